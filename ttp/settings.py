@@ -1,0 +1,112 @@
+"""Runtime settings shared by every service and the CLI.
+
+Everything comes from environment variables prefixed ``TTP_`` so that the same
+code runs on a laptop (SQLite files under ``var/``) and in production
+(PostgreSQL URLs and mounted secrets), without a config file format of our own.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES: tuple[str, ...] = ("ingest", "pseudonymise", "aggregate", "report", "audit")
+
+DEFAULT_PORTS: dict[str, int] = {
+    "ingest": 8441,
+    "pseudonymise": 8442,
+    "aggregate": 8443,
+    "report": 8444,
+    "audit": 8445,
+}
+
+#: Services that keep state and therefore own a database.
+STORING_SERVICES: tuple[str, ...] = ("ingest", "aggregate", "report", "audit")
+
+
+class Settings(BaseSettings):
+    """All knobs of the TTP; one instance per process."""
+
+    model_config = SettingsConfigDict(env_prefix="TTP_", extra="ignore")
+
+    home: Path = Field(default=Path("var"), description="State directory: PKI, keys, SQLite files, logs.")
+    host: str = "127.0.0.1"
+    ingest_port: int = DEFAULT_PORTS["ingest"]
+    pseudonymise_port: int = DEFAULT_PORTS["pseudonymise"]
+    aggregate_port: int = DEFAULT_PORTS["aggregate"]
+    report_port: int = DEFAULT_PORTS["report"]
+    audit_port: int = DEFAULT_PORTS["audit"]
+
+    #: Database URLs per storing service; empty means a SQLite file under ``home``.
+    ingest_database_url: str = ""
+    aggregate_database_url: str = ""
+    report_database_url: str = ""
+    audit_database_url: str = ""
+
+    #: Where the PKI lives; defaults below ``home``.
+    pki_dir: Path | None = None
+    #: HMAC key directory for pseudonymise (files ``v<N>.key``), defaults below ``home``.
+    key_dir: Path | None = None
+    #: Party registry YAML; defaults to ``<pki_dir>/parties.yaml`` written by ``ttp pki init``.
+    registry_file: Path | None = None
+
+    #: Trust an ``X-Client-Cert`` header from a TLS-terminating proxy. Off by default.
+    trusted_proxy_mode: bool = False
+
+    #: Smallest number of trajectories a third party may see in one cell.
+    suppression_threshold: int = 10
+    #: Protection interval as a share of the cell value (the LP audit's target).
+    protection_ratio: float = 0.5
+
+    #: Largest request body ingest accepts (bytes); larger gets 413.
+    max_body_bytes: int = 32 * 1024 * 1024
+    #: Largest number of records in one batch.
+    max_batch_records: int = 10_000
+    #: In-flight batches at ingest beyond which it sheds load with 503.
+    max_inflight_batches: int = 8
+
+    #: Timeout for service-to-service calls, seconds.
+    upstream_timeout: float = 30.0
+
+    log_level: str = "info"
+
+    def port(self, service: str) -> int:
+        """The TLS port a service listens on."""
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def base_url(self, service: str) -> str:
+        """The https base URL (with the /v1 prefix) another party uses for a service."""
+        return f"https://{self.host}:{self.port(service)}/v1"
+
+    def database_url(self, service: str) -> str:
+        """The SQLAlchemy URL of a storing service; SQLite under ``home`` unless set."""
+        url: str = getattr(self, f"{service}_database_url")
+        if url:
+            return url
+        return f"sqlite:///{(self.home / 'db' / f'{service}.sqlite3').resolve()}"
+
+    @property
+    def pki(self) -> Path:
+        return self.pki_dir or self.home / "pki"
+
+    @property
+    def keys(self) -> Path:
+        return self.key_dir or self.home / "keys"
+
+    @property
+    def registry(self) -> Path:
+        return self.registry_file or self.pki / "parties.yaml"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "log"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()
