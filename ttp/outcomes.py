@@ -1,0 +1,75 @@
+"""The shape of computed outcome figures, shared by aggregate (which computes
+them) and report (which renders them), and by every feed a recipient reads.
+
+A figure is a *cell*: one indicator for one population (a breakdown such as
+care type x age band, within a scope such as a gemeente or a provider), with
+``n`` and ``responses`` always beside the value, and an explicit status so a
+suppressed cell is never shown as zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+INDICATORS: tuple[str, ...] = (
+    "uitval",  # 1
+    "tevredenheid",  # 2
+    "zonderHulpVerder",  # 3.1
+    "geenNieuweStart",  # 3.2
+    "afnameProblematiek",  # 3.3
+    "doelrealisatie",  # 3.4
+)
+
+#: Dimensions a cell may be broken down by; a key absent from ``breakdown`` means "all".
+BREAKDOWN_KEYS: tuple[str, ...] = (
+    "gemeente", "pc4", "provider", "sector", "freelyAccessible", "hulpvorm", "ageBand", "informant",
+)
+
+CellStatus = Literal[
+    "ok",
+    "suppressed-primary",
+    "suppressed-secondary",
+    "not-yet-observable",
+    "no-responses",
+]
+
+
+class Cell(BaseModel):
+    """One indicator figure for one population."""
+
+    indicator: str = Field(description="One of INDICATORS")
+    variant: str | None = Field(
+        default=None,
+        description="Sub-figure: 3.2 window ('volgendHalfjaar', '6m', '12m', 'volgensPlan6m', ...), "
+        "3.4 'overall' or 'perDoel'",
+    )
+    breakdown: dict[str, str] = Field(default_factory=dict)
+    n: int | None = Field(description="Ended trajectories in the population; null when suppressed")
+    responses: int | None = Field(description="Trajectories with an answer for this indicator")
+    value: float | None = Field(description="Share (0..1) or mean, per indicator; null when suppressed")
+    distribution: dict[str, int] | None = Field(default=None, description="Count per answer category")
+    status: CellStatus = "ok"
+
+
+class Scope(BaseModel):
+    kind: Literal["gemeente", "rijk", "provider", "national"]
+    code: str | None = None
+
+
+class OutcomeTable(BaseModel):
+    """Everything one output shows for one period."""
+
+    period: str = Field(pattern=r"^\d{4}-H[12]$")
+    scope: Scope
+    variant: Literal["feed", "intern", "deelbaar"]
+    threshold: int = Field(description="Smallest published n; cells below are suppressed")
+    generatedAt: dt.datetime  # noqa: N815
+    trajectories: int | None = Field(description="Ended trajectories in scope (null when suppressed)")
+    withoutBsn: int | None = Field(  # noqa: N815
+        description="Trajectories delivered without a BSN (linked by the fallback key)"
+    )
+    cells: list[Cell]
+    notes: list[str] = Field(default_factory=list)
