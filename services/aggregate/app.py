@@ -1,0 +1,75 @@
+"""The aggregate service: owner of the pseudonymised trajectory store.
+
+Receives minimised trajectories from ingest (two-phase), computes the outcome
+indicators and serves the gemeente and Rijk feeds and the report service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
+
+from services.aggregate.models import parties
+from services.aggregate.routes_ingest import router as ingest_router
+from services.aggregate.routes_outcomes import router as outcomes_router
+from ttp.app_factory import create_app as create_service_app
+from ttp.db import make_engine, migrate
+from ttp.registry import Registry
+from ttp.settings import Settings, get_settings
+
+SERVICE = "aggregate"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the aggregate app; the database is migrated and the registry seeded on start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url(SERVICE)
+        await run_in_threadpool(migrate, SERVICE, url)
+        engine = make_engine(url)
+        app.state.engine = engine
+        app.state.settings = settings
+        app.state.registry = await run_in_threadpool(Registry.seed_and_load, engine, parties, settings.registry)
+        if getattr(app.state, "audit_sink", None) is None:
+            from ttp.audit_client import HttpAuditSink
+
+            app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        try:
+            yield
+        finally:
+            close = getattr(app.state.audit_sink, "aclose", None)
+            if close is not None:
+                await close()
+            engine.dispose()
+
+    async def readiness(app: FastAPI) -> dict[str, Any]:
+        def ping() -> str:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return "ok"
+
+        try:
+            return {"database": await run_in_threadpool(ping)}
+        except Exception:
+            return {"database": "unreachable"}
+
+    app = create_service_app(
+        SERVICE,
+        title="Outcome TTP - aggregate",
+        description="Pseudonymised trajectory store, outcome indicators with disclosure control, "
+        "gemeente and Rijk feeds.",
+        lifespan=lifespan,
+        readiness=readiness,
+        max_body=settings.max_body_bytes * 2,
+    )
+    app.state.trusted_proxy_mode = settings.trusted_proxy_mode
+    app.include_router(ingest_router)
+    app.include_router(outcomes_router)
+    return app

@@ -1,0 +1,71 @@
+"""Routes ingest uses to deliver minimised trajectories and withdrawals (service role only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from services.aggregate import store
+from services.aggregate.wire import BatchOutcome, PrepareRequest, WithdrawalOutcome, WithdrawalRequest
+from ttp.identity import require_roles
+from ttp.problems import Problem
+from ttp.registry import Party
+
+router = APIRouter(prefix="/v1", tags=["delivery"])
+service_only = require_roles("service")
+
+_ERRORS = {
+    400: {"description": "Invalid request", "content": {"application/problem+json": {}}},
+    403: {"description": "Caller is not a TTP service", "content": {"application/problem+json": {}}},
+    409: {"description": "Batch id reused with other content, or store changed meanwhile",
+          "content": {"application/problem+json": {}}},
+}
+
+
+@router.post(
+    "/trajectories",
+    summary="Stage a batch of minimised trajectories (phase one of two)",
+    operation_id="prepareTrajectories",
+    responses=_ERRORS,
+)
+async def prepare_trajectories(
+    body: PrepareRequest, request: Request, _party: Party = Depends(service_only)
+) -> BatchOutcome:
+    """Classify each record as new, duplicate, correction or refused; nothing is visible until commit."""
+    try:
+        return await run_in_threadpool(store.prepare, request.app.state.engine, body, dt.datetime.now(dt.UTC))
+    except store.BatchConflict as exc:
+        raise Problem(409, str(exc)) from exc
+
+
+@router.post(
+    "/trajectory-batches/{providerAgb}/{batchId}/commit",
+    summary="Apply a staged batch (phase two), after its audit entries are durable",
+    operation_id="commitTrajectories",
+    responses={**_ERRORS, 404: {"description": "No such staged batch", "content": {"application/problem+json": {}}}},
+)
+async def commit_trajectories(
+    providerAgb: str, batchId: str, request: Request, _party: Party = Depends(service_only)  # noqa: N803
+) -> BatchOutcome:
+    try:
+        return await run_in_threadpool(
+            store.commit, request.app.state.engine, providerAgb, batchId, dt.datetime.now(dt.UTC)
+        )
+    except store.BatchNotFound as exc:
+        raise Problem(404, "No batch with this id was staged for this provider.") from exc
+    except store.BatchConflict as exc:
+        raise Problem(409, str(exc)) from exc
+
+
+@router.post(
+    "/consent-withdrawals",
+    summary="Remove a person's trajectories at one provider after consent was withdrawn",
+    operation_id="withdrawConsent",
+    responses=_ERRORS,
+)
+async def withdraw_consent(
+    body: WithdrawalRequest, request: Request, _party: Party = Depends(service_only)
+) -> WithdrawalOutcome:
+    return await run_in_threadpool(store.withdraw, request.app.state.engine, body)

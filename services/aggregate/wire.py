@@ -1,0 +1,97 @@
+"""The minimised, pseudonymised rows ingest hands to aggregate (the wire format).
+
+Validated here with pydantic so the store never accepts a row with a field it
+must not hold: extra fields are forbidden, so a BSN, birth date or full
+postcode sent by mistake is refused, not stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WirePseudonym(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    keyVersion: int = Field(ge=1)  # noqa: N815
+    value: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class WireMeasurement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    informant: Literal["jeugdige", "ouder"]
+    satisfaction: int | None = Field(default=None, ge=1, le=10)
+    withoutHelp: int | None = Field(default=None, ge=1, le=4)  # noqa: N815
+    problemChange: str | None = None  # noqa: N815
+    goalOverall: int | None = Field(default=None, ge=-1, le=2)  # noqa: N815
+    goals: list[int] = Field(default_factory=list)
+
+
+class WireTrajectory(BaseModel):
+    """One minimised trajectory: no BSN, no birth date, no 6-position postcode, no gender."""
+
+    model_config = ConfigDict(extra="forbid")
+    recordId: str = Field(min_length=1, max_length=64)  # noqa: N815
+    contentHash: str = Field(pattern=r"^[0-9a-f]{64}$")  # noqa: N815
+    pseudonyms: list[WirePseudonym] = Field(min_length=1)
+    bsnKnown: bool  # noqa: N815
+    trajectoryRef: str = Field(min_length=1, max_length=64)  # noqa: N815
+    pc4: str = Field(pattern=r"^[1-9][0-9]{3}$")
+    gemeente: str = Field(pattern=r"^GM[0-9]{4}$")
+    ageAtEnd: int = Field(ge=0, le=30)  # noqa: N815
+    ageBand: str  # noqa: N815
+    sector: str
+    freelyAccessible: bool  # noqa: N815
+    hulpvorm: str
+    referrer: str
+    startedInCrisis: bool  # noqa: N815
+    startDate: dt.date  # noqa: N815
+    endDate: dt.date  # noqa: N815
+    period: str = Field(pattern=r"^\d{4}-H[12]$")
+    terminationReason: str  # noqa: N815
+    legalBasis: Literal["wettelijke-verplichting", "toestemming"]  # noqa: N815
+    consentBy: str | None = None  # noqa: N815
+    consentOn: dt.date | None = None  # noqa: N815
+    measurements: list[WireMeasurement] = Field(default_factory=list, max_length=2)
+
+
+class PrepareRequest(BaseModel):
+    """Phase one of a delivery: classify and stage a batch, store nothing visible yet."""
+
+    model_config = ConfigDict(extra="forbid")
+    batchId: str = Field(min_length=1, max_length=64)  # noqa: N815
+    providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
+    trajectories: list[WireTrajectory]
+
+
+class RefusedRecord(BaseModel):
+    recordId: str  # noqa: N815
+    code: str
+    reason: str
+
+
+class BatchOutcome(BaseModel):
+    """Per-record classification of a batch; kept so a resend gets the same answer."""
+
+    batchId: str  # noqa: N815
+    state: Literal["prepared", "committed"]
+    accepted: list[str]
+    duplicates: list[str]
+    corrections: list[str]
+    refused: list[RefusedRecord]
+
+
+class WithdrawalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
+    pseudonyms: list[WirePseudonym] = Field(min_length=1)
+    trajectoryRef: str | None = Field(default=None, max_length=64)  # noqa: N815
+    withdrawnOn: dt.date  # noqa: N815
+
+
+class WithdrawalOutcome(BaseModel):
+    removed: int
+    recordIds: list[str]  # noqa: N815
+    periods: list[str]
