@@ -10,3 +10,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+from ttp.cli import pki_cmd, submit_cmd, up_cmd  # noqa: E402
+
+app.add_typer(pki_cmd.app, name="pki")
+app.command("up")(up_cmd.up)
+app.command("serve")(up_cmd.serve)
+app.command("submit")(submit_cmd.submit)

@@ -1,0 +1,5 @@
+"""``python -m ttp`` is the ``ttp`` command."""
+
+from ttp.cli.main import app
+
+app()
