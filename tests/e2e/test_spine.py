@@ -1,0 +1,153 @@
+"""End to end over real processes and real mTLS: provider to store, and what must be refused."""
+
+from __future__ import annotations
+
+import random
+import ssl
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select, text
+
+from services.aggregate.models import Measurement, Trajectory
+from tests.helpers.cluster import Cluster
+from tests.helpers.records import make_bsn, valid_record
+from ttp.synthetic import generate_records
+
+
+def store_count(cluster: Cluster, provider: str | None = None) -> int:
+    engine = create_engine(cluster.settings.database_url("aggregate").replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        stmt = select(func.count()).select_from(Trajectory)
+        if provider:
+            stmt = stmt.where(Trajectory.provider_agb == provider)
+        n = int(conn.execute(stmt).scalar_one())
+    engine.dispose()
+    return n
+
+
+def post(cluster: Cluster, slug: str, batch_id: str, records: list[dict[str, Any]]) -> httpx.Response:
+    with cluster.client(slug) as c:
+        return c.post("/batches", json={"batchId": batch_id, "records": records})
+
+
+def test_generated_batch_lands_in_store(cluster: Cluster) -> None:
+    records = [r for r in generate_records(400, seed=7, providers=["98000002"]) if r["providerAgb"] == "98000002"]
+    resp = post(cluster, "provider-98000002", "gen-1", records)
+    assert resp.status_code == 200, resp.text
+    receipt = resp.json()
+    assert resp.headers["api-version"]
+    counts = receipt["counts"]
+    assert counts["received"] == len(records)
+    assert counts["accepted"] + counts["rejected"] == len(records)
+    assert counts["accepted"] > 0.9 * len(records)
+    assert store_count(cluster, "98000002") == counts["accepted"]
+    # the receipt is there again, and carries the audit log's inclusion proof
+    with cluster.client("provider-98000002") as c:
+        again = c.get("/batches/gen-1")
+    assert again.status_code == 200 and again.json()["counts"] == counts
+    assert receipt["audit"]["leafIndexes"]
+
+
+def test_records_without_measurements_are_counted(cluster: Cluster) -> None:
+    rec = valid_record("no-meas-1", provider="98000003", bsn=make_bsn(random.Random(3)), measurements=[])
+    resp = post(cluster, "provider-98000003", "nm-1", [rec])
+    assert resp.json()["counts"]["accepted"] == 1
+    engine = create_engine(cluster.settings.database_url("aggregate").replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        n = conn.execute(select(func.count()).select_from(Measurement).where(Measurement.record_id == "no-meas-1")).scalar_one()
+    engine.dispose()
+    assert n == 0 and store_count(cluster, "98000003") >= 1
+
+
+def test_no_client_certificate_fails_the_handshake(cluster: Cluster) -> None:
+    ctx = ssl.create_default_context(cafile=str(cluster.home / "pki" / "ca.pem"))
+    for service in ("ingest", "pseudonymise", "aggregate", "report", "audit"):
+        with httpx.Client(base_url=cluster.base_url(service), verify=ctx) as c, pytest.raises(httpx.HTTPError):
+            c.get("/health")
+
+
+def test_gemeente_may_not_post_a_batch(cluster: Cluster) -> None:
+    resp = post(cluster, "gemeente-GM0363", "gm-1", [valid_record("x-1")])
+    assert resp.status_code == 403
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert resp.json()["status"] == 403
+
+
+def test_provider_posting_for_another_provider_gets_each_record_rejected(cluster: Cluster) -> None:
+    rng = random.Random(11)
+    records = [valid_record(f"other-{i}", provider="98000004", bsn=make_bsn(rng)) for i in range(3)]
+    resp = post(cluster, "provider-98000001", "other-1", records)
+    assert resp.status_code == 200
+    receipt = resp.json()
+    assert receipt["counts"]["rejected"] == 3 and receipt["counts"]["accepted"] == 0
+    for i, rej in enumerate(receipt["rejected"]):
+        assert rej["index"] == i
+        assert rej["recordId"] == f"other-{i}"
+        assert any(p["code"] == "provider-mismatch" and p["name"] == f"/records/{i}/providerAgb"
+                   for p in rej["problems"])
+    assert store_count(cluster, "98000004") == 0
+
+
+def test_malformed_envelope_is_400_for_the_whole_batch(cluster: Cluster) -> None:
+    with cluster.client("provider-98000001") as c:
+        r1 = c.post("/batches", content=b"{not json", headers={"content-type": "application/json"})
+        r2 = c.post("/batches", json={"records": [valid_record("e-1")]})
+        r3 = c.post("/batches", json={"batchId": "b", "records": "nope"})
+    for r in (r1, r2, r3):
+        assert r.status_code == 400
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert any(p["name"] == "/batchId" for p in r2.json()["invalidParams"])
+
+
+def test_resend_duplicate_and_correction_give_exact_counts(cluster: Cluster) -> None:
+    rng = random.Random(21)
+    records = [valid_record(f"idem-{i}", provider="98000001", bsn=make_bsn(rng)) for i in range(5)]
+    first = post(cluster, "provider-98000001", "idem-a", records).json()
+    assert first["counts"]["accepted"] == 5
+    before = store_count(cluster, "98000001")
+    # the same batch again: the same receipt, nothing added
+    again = post(cluster, "provider-98000001", "idem-a", records).json()
+    assert again["counts"] == first["counts"]
+    # the same records in a new batch: duplicates
+    dup = post(cluster, "provider-98000001", "idem-b", records).json()
+    assert dup["counts"]["duplicates"] == 5 and dup["counts"]["accepted"] == 0
+    # one record with new content: a correction, replaced
+    changed = [dict(records[0], terminationReason="03")]
+    corr = post(cluster, "provider-98000001", "idem-c", changed).json()
+    assert corr["counts"]["corrections"] == 1
+    assert store_count(cluster, "98000001") == before
+    engine = create_engine(cluster.settings.database_url("aggregate").replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        reason = conn.execute(
+            text("SELECT termination_reason FROM trajectories WHERE provider_agb='98000001' AND record_id='idem-0'")
+        ).scalar_one()
+    engine.dispose()
+    assert reason == "03"
+    # a batchId reused for other records is a conflict, not a silent overwrite
+    clash = post(cluster, "provider-98000001", "idem-a", records[:2])
+    assert clash.status_code == 409
+
+
+@pytest.mark.parametrize("victim", ["pseudonymise", "aggregate", "audit"])
+def test_downstream_killed_then_resend_counts_exactly_once(cluster: Cluster, victim: str) -> None:
+    rng = random.Random(hash(victim) % 1000)
+    records = [valid_record(f"kill-{victim}-{i}", provider="98000001", bsn=make_bsn(rng)) for i in range(50)]
+    before = store_count(cluster, "98000001")
+    cluster.kill(victim)
+    try:
+        resp = post(cluster, "provider-98000001", f"kill-{victim}", records)
+        assert resp.status_code == 503
+        assert resp.headers["retry-after"]
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert store_count(cluster, "98000001") == before if victim != "aggregate" else True
+    finally:
+        cluster.start(victim)
+    resp = post(cluster, "provider-98000001", f"kill-{victim}", records)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["counts"]["accepted"] == 50
+    assert store_count(cluster, "98000001") == before + 50
+    again = post(cluster, "provider-98000001", f"kill-{victim}", records).json()
+    assert again["counts"]["accepted"] == 50
+    assert store_count(cluster, "98000001") == before + 50
