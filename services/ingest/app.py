@@ -1,0 +1,111 @@
+"""The ingest service: the only door for providers.
+
+Validates batches, has pseudonymise replace identifiers, hands minimised rows
+to aggregate (two-phase), has the audit log record the legal basis of every
+record, and answers a receipt. It keeps no copy of the records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
+
+from services.ingest.pipeline import Upstreams
+from services.ingest.receipts import parties
+from services.ingest.routes import _Inflight, router
+from ttp.app_factory import create_app as create_service_app
+from ttp.db import make_engine, migrate
+from ttp.problems import ProblemDetails
+from ttp.registry import Registry
+from ttp.service_client import service_client
+from ttp.settings import Settings, get_settings
+
+SERVICE = "ingest"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ingest app; clients to the other services are opened on start-up."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url(SERVICE)
+        await run_in_threadpool(migrate, SERVICE, url)
+        engine = make_engine(url)
+        app.state.engine = engine
+        app.state.registry = await run_in_threadpool(Registry.seed_and_load, engine, parties, settings.registry)
+        if getattr(app.state, "audit_sink", None) is None:
+            from ttp.audit_client import HttpAuditSink
+
+            app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        pseudo = service_client(settings, SERVICE, "pseudonymise")
+        agg = service_client(settings, SERVICE, "aggregate")
+        app.state.upstreams = Upstreams(pseudonymise=pseudo, aggregate=agg, audit=app.state.audit_sink)
+        try:
+            yield
+        finally:
+            await pseudo.aclose()
+            await agg.aclose()
+            close = getattr(app.state.audit_sink, "aclose", None)
+            if close is not None:
+                await close()
+            engine.dispose()
+
+    async def readiness(app: FastAPI) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await run_in_threadpool(lambda: app.state.engine.connect().execute(text("SELECT 1")))
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "unreachable"
+        for name, client in (("pseudonymise", app.state.upstreams.pseudonymise),
+                             ("aggregate", app.state.upstreams.aggregate)):
+            try:
+                r = await client.get("/health", timeout=2.0)
+                checks[name] = "ok" if r.status_code == 200 else f"status {r.status_code}"
+            except Exception:
+                checks[name] = "unreachable"
+        return checks
+
+    app = create_service_app(
+        SERVICE,
+        title="Outcome TTP - ingest",
+        description="Delivery of youth-care outcome records by providers (jeugdhulpaanbieders), "
+        "over mutual TLS. Each batch gets a receipt listing every rejected record with its reasons.",
+        lifespan=lifespan,
+        readiness=readiness,
+        max_body=settings.max_body_bytes,
+    )
+    app.state.trusted_proxy_mode = settings.trusted_proxy_mode
+    app.state.inflight = _Inflight(settings.max_inflight_batches)
+    app.include_router(router)
+    _document_problem_schema(app)
+    return app
+
+
+def _document_problem_schema(app: FastAPI) -> None:
+    """Make ProblemDetails a named schema in the OpenAPI document."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        comps = schema.setdefault("components", {}).setdefault("schemas", {})
+        comps.setdefault("ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}"))
+        from services.ingest.models import BatchEnvelope
+
+        for name, sub in BatchEnvelope.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
+            comps.setdefault(name, sub)
+        env = BatchEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+        env.pop("$defs", None)
+        comps.setdefault("BatchEnvelope", env)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
