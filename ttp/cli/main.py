@@ -17,3 +17,7 @@ app.add_typer(pki_cmd.app, name="pki")
 app.command("up")(up_cmd.up)
 app.command("serve")(up_cmd.serve)
 app.command("submit")(submit_cmd.submit)
+
+from ttp.cli import keys_cmd  # noqa: E402
+
+app.add_typer(keys_cmd.app, name="keys")
