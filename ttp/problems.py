@@ -111,7 +111,9 @@ def pydantic_invalid_params(errors: list[Any], *, strip_prefix: int = 0) -> list
     out: list[InvalidParam] = []
     for err in errors:
         loc = list(err.get("loc", ()))[strip_prefix:]
-        out.append(InvalidParam(name=pointer(loc), code=str(err.get("type", "invalid")), reason=str(err.get("msg", "invalid"))))
+        out.append(
+            InvalidParam(name=pointer(loc), code=str(err.get("type", "invalid")), reason=str(err.get("msg", "invalid")))
+        )
     return out
 
 

@@ -28,7 +28,7 @@ def tls_extension(ssl_object: ssl.SSLObject | None) -> dict[str, Any] | None:
         "client_cert_chain": chain,
         "client_cert_name": None,
         "client_cert_error": None,
-        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or "", None),
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
         "cipher_suite": None,
         "cipher_name": (ssl_object.cipher() or (None,))[0],
     }

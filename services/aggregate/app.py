@@ -17,8 +17,11 @@ from sqlalchemy import text
 from services.aggregate.models import parties
 from services.aggregate.routes_ingest import router as ingest_router
 from services.aggregate.routes_outcomes import router as outcomes_router
+from services.aggregate.wire import PrepareRequest
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import make_engine, migrate
+from ttp.openapi_models import document_models
+from ttp.problems import ProblemDetails
 from ttp.registry import Registry
 from ttp.settings import Settings, get_settings
 
@@ -36,7 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(url)
         app.state.engine = engine
         app.state.settings = settings
-        app.state.registry = await run_in_threadpool(Registry.seed_and_load, engine, parties, settings.registry)
+        app.state.registry = await run_in_threadpool(
+            Registry.seed_and_load, engine, parties, settings.registry
+        )
         if getattr(app.state, "audit_sink", None) is None:
             from ttp.audit_client import HttpAuditSink
 
@@ -72,4 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.include_router(ingest_router)
     app.include_router(outcomes_router)
+    document_models(app, ProblemDetails, PrepareRequest)
     return app

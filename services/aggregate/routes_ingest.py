@@ -6,11 +6,17 @@ import datetime as dt
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
 
 from services.aggregate import store
-from services.aggregate.wire import BatchOutcome, PrepareRequest, WithdrawalOutcome, WithdrawalRequest
+from services.aggregate.wire import (
+    BatchOutcome,
+    PrepareRequest,
+    WithdrawalOutcome,
+    WithdrawalRequest,
+)
 from ttp.identity import require_roles
-from ttp.problems import Problem
+from ttp.problems import Problem, pydantic_invalid_params
 from ttp.registry import Party
 
 router = APIRouter(prefix="/v1", tags=["delivery"])
@@ -29,13 +35,27 @@ _ERRORS = {
     summary="Stage a batch of minimised trajectories (phase one of two)",
     operation_id="prepareTrajectories",
     responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PrepareRequest"}}},
+        }
+    },
 )
-async def prepare_trajectories(
-    body: PrepareRequest, request: Request, _party: Party = Depends(service_only)
-) -> BatchOutcome:
-    """Classify each record as new, duplicate, correction or refused; nothing is visible until commit."""
+async def prepare_trajectories(request: Request, _party: Party = Depends(service_only)) -> BatchOutcome:
+    """Classify each record as new, duplicate, correction or refused; nothing is visible until commit.
+
+    The body is parsed and validated by pydantic-core straight from bytes
+    (the hot path of every delivery), and those bytes are what is staged.
+    """
+    raw = await request.body()
     try:
-        return await run_in_threadpool(store.prepare, request.app.state.engine, body, dt.datetime.now(dt.UTC))
+        body = PrepareRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise Problem(400, "The trajectory batch is not valid.",
+                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
+    try:
+        return await run_in_threadpool(store.prepare, request.app.state.engine, body, dt.datetime.now(dt.UTC), raw)
     except store.BatchConflict as exc:
         raise Problem(409, str(exc)) from exc
 

@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -182,8 +181,11 @@ def _withdrawn(conn: Connection, provider: str, req: PrepareRequest) -> dict[str
     return refused
 
 
-def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutcome:
-    """Classify and stage a batch (idempotent; see module docstring)."""
+def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime, raw: bytes | None = None) -> BatchOutcome:
+    """Classify and stage a batch (idempotent; see module docstring).
+
+    ``raw`` is the request body as received; staging it as-is avoids re-encoding.
+    """
     digest = payload_hash(req)
     with engine.begin() as conn:
         row = conn.execute(
@@ -214,7 +216,7 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutco
             batchId=req.batchId, state="prepared", accepted=accepted, duplicates=duplicates,
             corrections=corrections, refused=list(refused.values()),
         )
-        payload = orjson.dumps([t.model_dump(mode="json") for t in req.trajectories])
+        payload = raw if raw is not None else req.model_dump_json().encode()
         values = {
             "payload_hash": digest, "state": "prepared", "outcome": outcome.model_dump(mode="json"),
             "payload": payload, "created_at": now, "committed_at": None,
@@ -270,10 +272,8 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
             # Serialise commits of one provider so a concurrent batch cannot slip between check and write.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (provider,))
         wanted = set(outcome.accepted) | set(outcome.corrections)
-        trajectories = [
-            t for t in (WireTrajectory.model_validate(d) for d in orjson.loads(row.payload or b"[]"))
-            if t.recordId in wanted
-        ]
+        staged = PrepareRequest.model_validate_json(row.payload or b"{}")
+        trajectories = [t for t in staged.trajectories if t.recordId in wanted]
         live = _live_hashes(conn, provider, [t.recordId for t in trajectories])
         accepted = set(outcome.accepted)
         for t in trajectories:

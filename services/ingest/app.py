@@ -15,11 +15,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
+from services.ingest.models import BatchEnvelope
 from services.ingest.pipeline import Upstreams
 from services.ingest.receipts import parties
 from services.ingest.routes import _Inflight, router
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import make_engine, migrate
+from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
 from ttp.registry import Registry
 from ttp.service_client import service_client
@@ -84,28 +86,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.state.inflight = _Inflight(settings.max_inflight_batches)
     app.include_router(router)
-    _document_problem_schema(app)
+    document_models(app, ProblemDetails, BatchEnvelope)
     return app
-
-
-def _document_problem_schema(app: FastAPI) -> None:
-    """Make ProblemDetails a named schema in the OpenAPI document."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = original()
-        comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        comps.setdefault("ProblemDetails", ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}"))
-        from services.ingest.models import BatchEnvelope
-
-        for name, sub in BatchEnvelope.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items():
-            comps.setdefault(name, sub)
-        env = BatchEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
-        env.pop("$defs", None)
-        comps.setdefault("BatchEnvelope", env)
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

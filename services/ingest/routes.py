@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from services.ingest.models import BatchEnvelope, Receipt
@@ -18,7 +19,6 @@ from ttp.audit_events import AuditEvent
 from ttp.identity import require_roles
 from ttp.problems import PROBLEM_JSON, Problem, pydantic_invalid_params
 from ttp.registry import Party
-from fastapi.concurrency import run_in_threadpool
 
 router = APIRouter(prefix="/v1", tags=["batches"])
 provider_only = require_roles("provider")

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
+from ttp.synthetic import generate_records
 
 from tests.helpers.cluster import Cluster
-from ttp.synthetic import generate_records
 
 
 def dump_databases(cluster: Cluster) -> str:
@@ -79,7 +79,8 @@ def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
     for r in records:
         by_provider.setdefault(str(r.get("providerAgb")), []).append(r)
     for agb, recs in by_provider.items():
-        slug = f"provider-{agb}" if (cluster.home / "pki" / "clients" / f"provider-{agb}.pem").exists() else "provider-98000001"
+        known = (cluster.home / "pki" / "clients" / f"provider-{agb}.pem").exists()
+        slug = f"provider-{agb}" if known else "provider-98000001"
         with cluster.client(slug) as c:
             resp = c.post("/batches", json={"batchId": f"priv-{agb}", "records": recs})
             assert resp.status_code == 200, resp.text

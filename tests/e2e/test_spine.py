@@ -9,11 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
+from ttp.synthetic import generate_records
 
 from services.aggregate.models import Measurement, Trajectory
 from tests.helpers.cluster import Cluster
 from tests.helpers.records import make_bsn, valid_record
-from ttp.synthetic import generate_records
 
 
 def store_count(cluster: Cluster, provider: str | None = None) -> int:
@@ -56,7 +56,9 @@ def test_records_without_measurements_are_counted(cluster: Cluster) -> None:
     assert resp.json()["counts"]["accepted"] == 1
     engine = create_engine(cluster.settings.database_url("aggregate").replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        n = conn.execute(select(func.count()).select_from(Measurement).where(Measurement.record_id == "no-meas-1")).scalar_one()
+        n = conn.execute(
+            select(func.count()).select_from(Measurement).where(Measurement.record_id == "no-meas-1")
+        ).scalar_one()
     engine.dispose()
     assert n == 0 and store_count(cluster, "98000003") >= 1
 
