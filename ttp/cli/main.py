@@ -21,3 +21,7 @@ app.command("submit")(submit_cmd.submit)
 from ttp.cli import keys_cmd  # noqa: E402
 
 app.add_typer(keys_cmd.app, name="keys")
+
+from ttp.cli import feed_cmd  # noqa: E402
+
+app.command("feed")(feed_cmd.feed)
