@@ -9,21 +9,13 @@ store. The audit log records what was removed, by recordId, never the person.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-_BSN = re.compile(r"^[0-9]{9}$")
+from services.ingest.rules import elfproef
+
 UNKNOWN_BSN = "999999999"
-
-
-def elfproef(bsn: str) -> bool:
-    """The BSN 11-proef: weighted sum with weights 9..2 and -1 is divisible by 11."""
-    if not _BSN.match(bsn) or bsn == "000000000":
-        return False
-    total = sum(int(d) * w for d, w in zip(bsn[:8], range(9, 1, -1), strict=True)) - int(bsn[8])
-    return total % 11 == 0
 
 
 class ConsentWithdrawal(BaseModel):
