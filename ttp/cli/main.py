@@ -25,3 +25,7 @@ app.add_typer(keys_cmd.app, name="keys")
 from ttp.cli import feed_cmd  # noqa: E402
 
 app.command("feed")(feed_cmd.feed)
+
+from ttp.cli import generate_cmd  # noqa: E402
+
+app.command("generate")(generate_cmd.generate)
