@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
-from ttp.synthetic import generate_records
 
 from tests.helpers.cluster import Cluster
+from tests.helpers.records import generated
 
 
 def dump_databases(cluster: Cluster) -> str:
@@ -73,7 +73,7 @@ def find_leaks(haystack: str, bsns: set[str], births: set[str], postcodes: set[s
 
 
 def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
-    records = generate_records(1500, seed=99, invalid_share=0.1)
+    records = generated(1500, seed=99, invalid_share=0.1)
     receipts: list[str] = []
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for r in records:

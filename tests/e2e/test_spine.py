@@ -9,11 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, func, select, text
-from ttp.synthetic import generate_records
 
 from services.aggregate.models import Measurement, Trajectory
 from tests.helpers.cluster import Cluster
-from tests.helpers.records import make_bsn, valid_record
+from tests.helpers.records import generated, make_bsn, valid_record
 
 
 def store_count(cluster: Cluster, provider: str | None = None) -> int:
@@ -33,7 +32,7 @@ def post(cluster: Cluster, slug: str, batch_id: str, records: list[dict[str, Any
 
 
 def test_generated_batch_lands_in_store(cluster: Cluster) -> None:
-    records = [r for r in generate_records(400, seed=7, providers=["98000002"]) if r["providerAgb"] == "98000002"]
+    records = [r for r in generated(400, seed=7, providers=("98000002",)) if r["providerAgb"] == "98000002"]
     resp = post(cluster, "provider-98000002", "gen-1", records)
     assert resp.status_code == 200, resp.text
     receipt = resp.json()

@@ -55,3 +55,14 @@ def valid_record(
     }
     rec.update(overrides)
     return rec
+
+
+def generated(
+    n: int, *, seed: int, providers: tuple[str, ...] | None = None, invalid_share: float = 0.0
+) -> list[dict[str, Any]]:
+    """``n`` records from the synthetic generator (``ttp generate``), as a list."""
+    from ttp.synthetic import SyntheticConfig, generate
+
+    config = SyntheticConfig(records=n, seed=seed, invalid_share=invalid_share,
+                             **({"providers": providers} if providers else {}))
+    return [record for record, _violation in generate(config)]
