@@ -12,23 +12,18 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
-PG_ADMIN_DSN = os.environ.get("TTP_TEST_PG_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
-PG_URL_TEMPLATE = "postgresql+psycopg://postgres@127.0.0.1:5432/{db}"
+from ttp import pg_databases
+
+PG_ADMIN_DSN = pg_databases.ADMIN_DSN
 
 
 def _pg_up() -> bool:
-    try:
-        with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3):
-            return True
-    except psycopg.OperationalError:
-        return False
+    return pg_databases.reachable()
 
 
 def ensure_postgres() -> None:
@@ -54,15 +49,11 @@ def ensure_postgres() -> None:
 def create_pg_database() -> tuple[str, str]:
     """Create an empty database; returns (name, SQLAlchemy URL)."""
     ensure_postgres()
-    name = f"ttp_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, PG_URL_TEMPLATE.format(db=name)
+    return pg_databases.create_database()
 
 
 def drop_pg_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pg_databases.drop_database(name)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,125 @@
+"""The whole TTP as real processes on loopback TLS ports, for benchmarks and end-to-end tests.
+
+Each cluster gets its own state directory (PKI, keys, logs, SQLite files) or
+PostgreSQL databases, and free ports, so several can run side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ttp import pg_databases
+from ttp.pki import ensure_hmac_key, init_pki
+from ttp.settings import STORING_SERVICES, Settings
+from ttp.tls import client_context
+
+START_ORDER = ("audit", "pseudonymise", "aggregate", "report", "ingest")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Cluster:
+    """Start, kill and restart the five services; talk to them as any party."""
+
+    def __init__(self, home: Path, backend: str = "sqlite", extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.backend = backend
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.pg_databases: list[str] = []
+        self.env: dict[str, str] = {
+            "TTP_HOME": str(home),
+            "TTP_LOG_LEVEL": "info",
+            **{f"TTP_{s.upper()}_PORT": str(free_port()) for s in START_ORDER},
+        }
+        if backend == "postgresql":
+            for service in STORING_SERVICES:
+                name, url = pg_databases.create_database("ttp_c")
+                self.pg_databases.append(name)
+                self.env[f"TTP_{service.upper()}_DATABASE_URL"] = url
+        self.env.update(extra_env or {})
+        init_pki(home / "pki")
+        ensure_hmac_key(home / "keys")
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(
+            home=self.home,
+            **{k[4:].lower(): v for k, v in self.env.items() if k.startswith("TTP_") and k != "TTP_HOME"},
+        )
+
+    def start(self, *services: str) -> None:
+        for service in services or START_ORDER:
+            log = (self.home / "log").resolve()
+            log.mkdir(parents=True, exist_ok=True)
+            out = (log / f"{service}.stderr").open("ab")
+            self.procs[service] = subprocess.Popen(
+                [sys.executable, "-m", "ttp", "serve", service],
+                env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
+            )
+            self.wait_healthy(service)
+
+    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.client("service-ingest", service) as c:
+            while time.monotonic() < deadline:
+                proc = self.procs.get(service)
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"{service} exited with {proc.returncode}:\n{self.log_tail(service)}")
+                try:
+                    if c.get("/health").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.1)
+        raise RuntimeError(f"{service} not healthy after {timeout}s:\n{self.log_tail(service)}")
+
+    def log_tail(self, service: str, lines: int = 40) -> str:
+        path = self.home / "log" / f"{service}.stderr"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(service)
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        self.procs.clear()
+
+    def destroy(self) -> None:
+        self.stop()
+        for name in self.pg_databases:
+            pg_databases.drop_database(name)
+
+    def base_url(self, service: str) -> str:
+        return f"https://127.0.0.1:{self.env[f'TTP_{service.upper()}_PORT']}/v1"
+
+    def client(self, slug: str, service: str = "ingest", **kwargs: Any) -> httpx.Client:
+        """An mTLS client to ``service`` presenting the dev certificate of party ``slug``."""
+        return httpx.Client(
+            base_url=self.base_url(service), verify=client_context(self.home / "pki", slug),
+            timeout=kwargs.pop("timeout", 120.0), **kwargs,
+        )
+
+    def database_urls(self) -> dict[str, str]:
+        return {s: self.settings.database_url(s) for s in STORING_SERVICES}
