@@ -7,7 +7,9 @@ a body size limit (413), JSON logs, health and readiness endpoints.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,10 +21,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttp import metrics
 from ttp.logging_setup import request_id_var
+from ttp.openapi_nl import shape_document
 from ttp.problems import PROBLEM_JSON, Problem, install_problem_handlers
 
 API_VERSION = "1.0.0"
 log = logging.getLogger("ttp.app")
+access_log = logging.getLogger("ttp.access")
+
+#: A caller's own X-Request-ID is kept only in these shapes (a UUID, or 32 hex digits as we make
+#: them); anything else is replaced, so a free-text id can never carry a person's data into logs.
+_REQUEST_ID = re.compile(
+    r"^(?:[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
+)
+#: Media types of request bodies the services accept; any other declared type gets 415.
+JSON_MEDIA_TYPES = re.compile(r"^application/(?:[\w.+-]+\+)?json$")
 
 CONTACT = {
     "name": "Outcome TTP beheer",
@@ -32,10 +44,12 @@ CONTACT = {
 
 
 class ServiceMiddleware:
-    """Pure ASGI middleware: API-Version, request id, body limit, metrics.
+    """Pure ASGI middleware: API-Version, request id, body limit, media type, metrics, access log.
 
     Written as raw ASGI rather than ``BaseHTTPMiddleware`` because it runs on
-    every request of the hot ingest path.
+    every request of the hot ingest path. It also answers the errors that
+    arise outside a route (413, 415, an unhandled crash) itself, so that those
+    responses too carry ``API-Version`` and ``X-Request-ID`` and are problem+json.
     """
 
     def __init__(self, app: ASGIApp, *, service: str, max_body: int) -> None:
@@ -48,15 +62,24 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        rid = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        status_holder = {"status": 500}
-        declared = headers.get(b"content-length")
+        state = {"status": 500, "started": False, "too_large": False}
         try:
+            declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-                await self._too_large(scope, send, rid)
-                status_holder["status"] = 413
+                state["status"] = 413
+                await self._problem(send, rid, self._too_large_problem(), scope, close=True)
+                return
+            ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
+            has_body = (declared is not None and declared != b"0") or b"transfer-encoding" in headers
+            if has_body and ctype and not JSON_MEDIA_TYPES.match(ctype):
+                state["status"] = 415
+                await self._problem(
+                    send, rid, Problem(415, "Send the request body as application/json."), scope, close=True
+                )
                 return
             received = 0
 
@@ -66,12 +89,18 @@ class ServiceMiddleware:
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
                     if received > self.max_body:
+                        state["too_large"] = True
                         raise _BodyTooLarge()
                 return message
 
             async def send_wrapper(message: Message) -> None:
+                if state["too_large"]:
+                    # The app turned the overflow into some other answer (FastAPI makes it a 400);
+                    # the caller gets the 413 from the ``except`` below instead.
+                    return
                 if message["type"] == "http.response.start":
-                    status_holder["status"] = message["status"]
+                    state["status"] = message["status"]
+                    state["started"] = True
                     hdrs = list(message.get("headers", []))
                     hdrs.append((b"api-version", API_VERSION.encode()))
                     hdrs.append((b"x-request-id", rid.encode("latin-1")))
@@ -81,35 +110,51 @@ class ServiceMiddleware:
             try:
                 await self.app(scope, limited_receive, send_wrapper)
             except _BodyTooLarge:
-                status_holder["status"] = 413
-                await self._too_large(scope, send, rid)
+                pass
+            except Exception:
+                if not state["too_large"]:
+                    if not state["started"]:
+                        # Answer here so that the 500 carries API-Version and X-Request-ID too; the
+                        # exception goes on to Starlette, which logs it (problems._crash) and lets
+                        # the server and test clients see it, but sends nothing more.
+                        state["status"] = 500
+                        await self._problem(
+                            send, rid,
+                            Problem(500, "The service failed to handle this request; it has been logged."),
+                            scope,
+                        )
+                    raise
+            if state["too_large"] and not state["started"]:
+                state["status"] = 413
+                await self._problem(send, rid, self._too_large_problem(), scope, close=True)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
-            metrics.observe_request(
-                self.service, scope.get("method", "?"), path, status_holder["status"],
-                time.perf_counter() - started,
+            elapsed = time.perf_counter() - started
+            metrics.observe_request(self.service, scope.get("method", "?"), path, int(state["status"]), elapsed)
+            access_log.info(
+                "request",
+                extra={"method": scope.get("method", "?"), "route": path, "status": int(state["status"]),
+                       "durationMs": round(elapsed * 1000, 2)},
             )
             request_id_var.reset(token)
 
-    async def _too_large(self, scope: Scope, send: Send, rid: str) -> None:
-        problem = Problem(413, f"The request body is larger than the limit of {self.max_body} bytes.")
-        import json
+    def _too_large_problem(self) -> Problem:
+        return Problem(413, f"The request body is larger than the limit of {self.max_body} bytes.")
 
+    async def _problem(self, send: Send, rid: str, problem: Problem, scope: Scope, *, close: bool = False) -> None:
+        """Send ``problem`` as the whole response, with the headers every response carries."""
         body = json.dumps(problem.document(scope.get("path"))).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"api-version", API_VERSION.encode()),
-                    (b"x-request-id", rid.encode("latin-1")),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"api-version", API_VERSION.encode()),
+            (b"x-request-id", rid.encode("latin-1")),
+        ]
+        if close:
+            # The unread body would otherwise be parsed as the next request on this connection.
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": problem.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 
@@ -137,6 +182,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url="/v1/openapi.json",
+        # No trailing-slash aliases (NL API Design Rules): "/v1/health/" is a 404, not a redirect.
+        redirect_slashes=False,
     )
     app.state.service_name = service
     install_problem_handlers(app)
@@ -146,10 +193,12 @@ def create_app(
 
     @ops.get("/health", summary="Liveness: the process answers", operation_id=f"{service}Health")
     async def health() -> dict[str, str]:
+        """Answers 200 while the process serves requests; checks no dependency."""
         return {"status": "ok", "service": service}
 
     @ops.get("/ready", summary="Readiness: dependencies reachable", operation_id=f"{service}Ready")
     async def ready() -> dict[str, Any]:
+        """Answers 200 when the service's dependencies answer, 503 with Retry-After otherwise."""
         checks: dict[str, Any] = await readiness(app) if readiness else {}
         if any(v != "ok" for v in checks.values()):
             raise Problem(503, "Not ready: " + ", ".join(k for k, v in checks.items() if v != "ok"),
@@ -162,7 +211,24 @@ def create_app(
         return metrics.response()
 
     app.include_router(ops)
+    _shape_openapi(app, service)
     return app
+
+
+def _shape_openapi(app: FastAPI, service: str) -> None:
+    """Serve (and export) the document shaped to the NL API Design Rules (``ttp.openapi_nl``)."""
+
+    shaped: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        # FastAPI regenerates its document when routes were added since; shape each new one once.
+        doc = FastAPI.openapi(app)
+        if not shaped or shaped[-1] is not doc:
+            shape_document(doc, production_url=f"https://{service}.outcome-ttp.example.nl/v1")
+            shaped[:] = [doc]
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _port(service: str) -> int:

@@ -25,10 +25,18 @@ NCSC_GOOD_TLS12_CIPHERS = ":".join(
 )
 
 
+#: The key-exchange group. The NCSC rates ECDHE over secp384r1, secp256r1, x448 and x25519 "good";
+#: OpenSSL's default list also offers secp521r1 and, in TLS 1.3, the ffdhe groups (ffdhe2048 is
+#: "phase out"). Python 3.11 can set one group only; secp256r1 is the group every TLS 1.3 peer
+#: must implement (RFC 8446, 9.1), so restricting to it costs no interoperability.
+NCSC_GOOD_GROUP = "prime256v1"
+
+
 def _harden(ctx: ssl.SSLContext) -> None:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.set_ciphers(NCSC_GOOD_TLS12_CIPHERS)
+    ctx.set_ecdh_curve(NCSC_GOOD_GROUP)
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
 
 
