@@ -26,6 +26,10 @@ from ttp.cli import feed_cmd  # noqa: E402
 
 app.command("feed")(feed_cmd.feed)
 
+from ttp.cli import openapi_cmd  # noqa: E402
+
+app.add_typer(openapi_cmd.app, name="openapi")
+
 from ttp.cli import generate_cmd  # noqa: E402
 
 app.command("generate")(generate_cmd.generate)
