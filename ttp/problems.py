@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -139,6 +140,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         params = pydantic_invalid_params(list(exc.errors()))
         return problem_response(
             Problem(400, "The request is not valid; see invalidParams.", invalid_params=params),
+            request.url.path,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # A failing or full database is an outage, not a bug in the request: ask for a resend.
+        log.error("database error", extra={"error_type": type(exc.orig).__name__, "path": request.url.path})
+        return problem_response(
+            Problem(503, "The service's database is unavailable; nothing was stored. Try again later.",
+                    headers={"Retry-After": "5"}),
             request.url.path,
         )
 
