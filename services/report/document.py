@@ -1,0 +1,204 @@
+"""Assemble one mirror report from aggregate's tables and the provider's annotations.
+
+The provider's figures are passed through untouched: the report shows exactly
+what aggregate computed and suppressed, so the ``intern`` variant equals the
+indicator computation. What this module adds is the context the issue asks
+for: the trend over the last periods and the national reference beside each
+figure, plus two safety checks before anything leaves the service:
+
+* a shareable table is checked again for small numbers; a violation stops the
+  report (fail closed) instead of being patched here, because patching one
+  cell without its complements would not protect it;
+* a national reference cell is shown only if enough trajectories of *other*
+  providers are in it, since national minus own would otherwise give those
+  away to anyone who knows the provider's own figure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from services.report.figures import ReportInputs
+from services.report.schemas import (
+    AnnotationOut,
+    CellRef,
+    NationalReference,
+    ReportDocument,
+    ReportVariant,
+    TrendPeriod,
+)
+from ttp.outcomes import Cell, OutcomeTable
+
+log = logging.getLogger("ttp.report.document")
+
+SUPPRESSED = ("suppressed-primary", "suppressed-secondary")
+
+CellKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
+
+
+class ReportNotFoundError(Exception):
+    """Aggregate has no figures for this provider and period."""
+
+
+class DisclosureViolationError(Exception):
+    """A table meant for third parties shows a small number; nothing is rendered from it."""
+
+
+def cell_key(cell: Cell | CellRef) -> CellKey:
+    """Identity of a figure across tables: indicator, sub-figure, breakdown (minus scope keys)."""
+    breakdown = tuple(sorted((k, v) for k, v in cell.breakdown.items() if k != "provider"))
+    return cell.indicator, cell.variant, breakdown
+
+
+def is_headline(cell: Cell) -> bool:
+    """A headline figure covers the whole provider: no breakdown other than the informant."""
+    return all(k in ("informant", "provider") for k in cell.breakdown)
+
+
+def shareable_problems(table: OutcomeTable, threshold: int) -> list[str]:
+    """What in ``table`` a third party must not see; empty when it is safe to show.
+
+    A count of zero is allowed (it describes nobody); any other count below the
+    threshold is not, whatever the cell's status. A suppressed cell must carry
+    nothing that gives its value back.
+    """
+    limit = max(threshold, table.threshold)
+    problems: list[str] = []
+    if table.trajectories is not None and 0 < table.trajectories < limit:
+        problems.append("the table total is below the threshold")
+    for i, cell in enumerate(table.cells):
+        where = f"cell {i} ({cell.indicator})"
+        if cell.n is not None and 0 < cell.n < limit:
+            problems.append(f"{where} has n below the threshold")
+        if cell.status in SUPPRESSED and any(
+            v is not None for v in (cell.n, cell.responses, cell.value, cell.distribution)
+        ):
+            problems.append(f"{where} is suppressed but carries figures")
+        if cell.status == "ok" and cell.n is None:
+            problems.append(f"{where} has a value without n")
+    return problems
+
+
+def _index(cells: Iterable[Cell]) -> dict[CellKey, Cell]:
+    return {cell_key(c): c for c in cells}
+
+
+def reference_allowed(national: Cell, own: Cell | None, threshold: int) -> bool:
+    """May ``national`` stand beside the provider's own figure without revealing others' clients?"""
+    if national.status != "ok" or own is None or own.n is None or own.n == 0:
+        return True
+    if national.n is None or national.n - own.n < threshold:
+        return False
+    if national.responses is not None and own.responses:
+        return national.responses - own.responses >= threshold
+    return True
+
+
+def national_reference(
+    national: OutcomeTable | None,
+    own: OutcomeTable | None,
+    wanted: Iterable[CellKey],
+    threshold: int,
+) -> NationalReference | None:
+    """The national cells matching ``wanted``, minus those that would give other providers away."""
+    if national is None:
+        return None
+    nat = _index(national.cells)
+    mine = _index(own.cells) if own is not None else {}
+    shown: list[Cell] = []
+    withheld: list[CellRef] = []
+    for key in dict.fromkeys(wanted):
+        cell = nat.get(key)
+        if cell is None:
+            continue
+        if reference_allowed(cell, mine.get(key), threshold):
+            shown.append(cell)
+        else:
+            withheld.append(
+                CellRef(indicator=cell.indicator, variant=cell.variant, breakdown=cell.breakdown)
+            )
+    return NationalReference(
+        period=national.period, generatedAt=national.generatedAt, cells=shown, withheld=withheld
+    )
+
+
+def build_report(
+    *,
+    provider_agb: str,
+    provider_name: str,
+    period: str,
+    variant: ReportVariant,
+    inputs: ReportInputs,
+    annotations: list[AnnotationOut],
+    threshold: int,
+) -> ReportDocument:
+    """The report document; raises ReportNotFoundError or DisclosureViolationError."""
+    current = inputs.tables.get(period)
+    if current is None:
+        raise ReportNotFoundError(f"no figures for provider {provider_agb} in {period}")
+    notes = list(current.notes)
+
+    if variant == "deelbaar":
+        for p, table in inputs.tables.items():
+            problems = shareable_problems(table, threshold) if table is not None else []
+            if problems:
+                log.error(
+                    "shareable table fails the small-number check",
+                    extra={"provider": provider_agb, "period": p, "problems": problems[:20]},
+                )
+                raise DisclosureViolationError(f"the shareable table of {p} shows small numbers")
+
+    national: dict[str, OutcomeTable | None] = {}
+    for p, table in inputs.national.items():
+        problems = shareable_problems(table, threshold) if table is not None else []
+        if problems:
+            # Not the provider's own figures: leave the reference out rather than the report.
+            log.error(
+                "national table fails the small-number check",
+                extra={"period": p, "problems": problems[:20]},
+            )
+            notes.append(
+                f"De landelijke referentie van {p} is weggelaten: die voldeed niet aan de "
+                "regels voor kleine aantallen."
+            )
+            table = None
+        national[p] = table
+
+    trend: list[TrendPeriod] = []
+    for p in inputs.periods:
+        table = inputs.tables.get(p)
+        headline = [c for c in table.cells if is_headline(c)] if table is not None else []
+        trend.append(
+            TrendPeriod(
+                period=p,
+                available=table is not None,
+                trajectories=table.trajectories if table is not None else None,
+                cells=headline,
+                national=national_reference(
+                    national.get(p), inputs.own.get(p), (cell_key(c) for c in headline), threshold
+                ),
+            )
+        )
+
+    return ReportDocument(
+        providerId=provider_agb,
+        providerName=provider_name,
+        period=period,
+        variant=variant,
+        threshold=max(threshold, current.threshold),
+        generatedAt=current.generatedAt,
+        dataVersion=inputs.version,
+        trajectories=current.trajectories,
+        withoutBsn=current.withoutBsn,
+        notes=notes,
+        cells=list(current.cells),
+        national=national_reference(
+            national.get(period),
+            inputs.own.get(period),
+            (cell_key(c) for c in current.cells),
+            threshold,
+        ),
+        trend=trend,
+        annotations=annotations,
+    )
