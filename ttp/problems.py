@@ -9,14 +9,17 @@ no submitted value is ever echoed, so an error cannot leak a BSN.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("ttp.problems")
@@ -118,6 +121,28 @@ def pydantic_invalid_params(errors: list[Any], *, strip_prefix: int = 0) -> list
     return out
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route offers on ``path``, for the ``Allow`` header of a 405.
+
+    Starlette answers 405 from the first route whose path matches, so its ``Allow``
+    lists only that route's methods when a path has a route per method (GET and PUT
+    of one resource). RFC 9110 wants all of them.
+    """
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "_allow_table", None)
+    if table is None:
+        table = []
+        for ctx in iter_route_contexts(app.routes):
+            if ctx.path and ctx.methods:
+                regex, _, _ = compile_path(ctx.path)
+                table.append((regex, {m.upper() for m in ctx.methods}))
+        app.state._allow_table = table
+    methods: set[str] = set()
+    for regex, route_methods in table:
+        if regex.match(path):
+            methods |= route_methods
+    return sorted(methods)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every error path of the app to problem+json."""
 
@@ -133,6 +158,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         if exc.status_code == 405 and detail == "Method Not Allowed":
             detail = f"Method {request.method} is not allowed on this path."
         headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return problem_response(Problem(exc.status_code, detail, headers=headers), request.url.path)
 
     @app.exception_handler(RequestValidationError)
