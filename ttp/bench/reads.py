@@ -56,7 +56,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def _read_loop(cluster: Cluster, mine: list[ReadTarget], seconds: float,
-                     samples: dict[str, list[float]], errors: collections.Counter[str]) -> None:
+                     samples: dict[str, list[float]], errors: collections.Counter[str],
+                     *, once: bool = False) -> None:
+    """Read ``mine`` round robin for ``seconds`` (or each target exactly once)."""
     pki = cluster.home / "pki"
     clients = {
         (t.slug, t.service): httpx.AsyncClient(base_url=cluster.base_url(t.service),
@@ -66,7 +68,7 @@ async def _read_loop(cluster: Cluster, mine: list[ReadTarget], seconds: float,
     try:
         deadline = time.perf_counter() + seconds
         i = 0
-        while time.perf_counter() < deadline:
+        while (i < len(mine)) if once else (time.perf_counter() < deadline):
             t = mine[i % len(mine)]
             i += 1
             started = time.perf_counter()
@@ -87,9 +89,9 @@ async def _run_reads(cluster: Cluster, period: str, concurrency: int, seconds: f
     samples: dict[str, list[float]] = collections.defaultdict(list)
     errors: collections.Counter[str] = collections.Counter()
     # warm-up: every read once, so the recompute after the delivery is not measured as a read
-    await _read_loop(cluster, all_targets, 0.0001, samples, errors)
-    for t in all_targets:
-        await _read_loop(cluster, [t], 0.0001, collections.defaultdict(list), errors)
+    await _read_loop(cluster, all_targets, 0.0, samples, errors, once=True)
+    if errors:
+        return samples, errors, 0.0
     samples.clear()
     errors.clear()
     started = time.perf_counter()
