@@ -199,6 +199,10 @@ class FigureCache:
             if self._inflight.get(key) is asyncio.current_task():
                 del self._inflight[key]
 
+    def clear(self) -> None:
+        """Forget every fetched table: the next read fetches fresh figures."""
+        self._values.clear()
+
     def provider(self, agb: str, period: str, variant: str) -> Awaitable[Fetched]:
         return self._get(
             ("p", agb, period, variant), lambda: self.source.provider_outcomes(agb, period, variant)

@@ -106,10 +106,25 @@ class AnnotationIn(BaseModel):
         }
 
 
+EXAMPLE_ANNOTATIONS = {
+    "annotations": [
+        {
+            "indicator": "tevredenheid",
+            "story": "Sinds maart vragen we de tevredenheid digitaal uit; de respons bij ouders "
+            "steeg daardoor van 45% naar 64%.",
+            "recognition": "Ja, de teams herkennen het lagere cijfer bij pleegzorg.",
+            "explanation": "Veel wisselingen van gezinsvoogd in het voorjaar.",
+            "appraisal": "We willen dit verbeteren; het cijfer past niet bij onze ambitie.",
+            "needs": "Een vaste contactpersoon per gezin, samen met de gemeente.",
+        }
+    ]
+}
+
+
 class AnnotationsIn(BaseModel):
     """The complete set of annotations of one report period; indicators left out are cleared."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_ANNOTATIONS]})
 
     annotations: list[AnnotationIn] = Field(max_length=len(INDICATORS))
 

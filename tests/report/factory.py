@@ -13,6 +13,7 @@ import datetime as dt
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ttp.outcomes import Cell, OutcomeTable, Scope
 
@@ -80,14 +81,19 @@ def _groups(rows: list[Trajectory]) -> Iterable[tuple[dict[str, str], list[Traje
             yield {dim: code}, by[code]
 
 
-def _cell(indicator: str, breakdown: dict[str, str], n: int, responses: int, value: float | None,
+def _mean(answers: list[object]) -> float:
+    return sum(int(str(a)) for a in answers) / len(answers)
+
+
+def _cell(indicator: str, breakdown: dict[str, str], n: int, responses: int | None,
+          value: float | None,
           distribution: dict[str, int] | None, variant: str | None = None,
           status: str | None = None) -> Cell:
     if status is None:
         status = "ok" if responses or n == 0 else "no-responses"
     return Cell(indicator=indicator, variant=variant, breakdown=breakdown, n=n, responses=responses,
                 value=value if status == "ok" else None, distribution=distribution,
-                status=status)  # type: ignore[arg-type]
+                status=status)
 
 
 def _answer_cells(indicator: str, rows: list[Trajectory], per_informant: bool,
@@ -123,8 +129,7 @@ def intern_cells(rows: list[Trajectory], observable: bool = True) -> list[Cell]:
         cells.append(_cell("uitval", breakdown, len(group), len(group),
                            dist["03"] / len(group), dist))
     cells += _answer_cells("tevredenheid", rows, True, lambda a: a["satisfaction"],
-                           [str(i) for i in range(1, 11)],
-                           lambda xs: sum(float(x) for x in xs) / len(xs))  # type: ignore[arg-type]
+                           [str(i) for i in range(1, 11)], _mean)
     cells += _answer_cells("zonderHulpVerder", rows, True, lambda a: a["withoutHelp"],
                            ["1", "2", "3", "4"],
                            lambda xs: sum(1 for x in xs if x in (3, 4)) / len(xs))
@@ -146,8 +151,7 @@ def intern_cells(rows: list[Trajectory], observable: bool = True) -> list[Cell]:
                            population=lambda t: not t.freely)
     for variant in ("overall", "perDoel"):
         cells += [c for c in _answer_cells(
-            "doelrealisatie", rows, False, lambda a: a["goal"], ["-1", "0", "1", "2"],
-            lambda xs: sum(float(x) for x in xs) / len(xs), variant)  # type: ignore[arg-type]
+            "doelrealisatie", rows, False, lambda a: a["goal"], ["-1", "0", "1", "2"], _mean, variant)
             if variant == "overall" or not c.breakdown]
     return cells
 
@@ -186,11 +190,11 @@ def provider_tables(agb: str, period: str, *, count: int = 160, seed: int = 1,
     """The intern and deelbaar table of one provider and period."""
     rows = trajectories(count, seed, response_rate)
     cells = intern_cells(rows, observable)
-    common = dict(period=period, scope=Scope(kind="provider", code=agb), threshold=threshold,
+    common: dict[str, Any] = dict(period=period, scope=Scope(kind="provider", code=agb), threshold=threshold,
                   generatedAt=GENERATED_AT, withoutBsn=count // 20)
-    intern = OutcomeTable(variant="intern", trajectories=count, cells=cells, **common)  # type: ignore[arg-type]
+    intern = OutcomeTable(variant="intern", trajectories=count, cells=cells, **common)
     deelbaar = OutcomeTable(variant="deelbaar", trajectories=count if count >= threshold else None,
-                            cells=suppress(cells, threshold), **common)  # type: ignore[arg-type]
+                            cells=suppress(cells, threshold), **common)
     return intern, deelbaar
 
 

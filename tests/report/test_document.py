@@ -105,7 +105,7 @@ def test_shareable_problems_accepts_zero_and_threshold() -> None:
 
 def _cell(n: int | None, responses: int | None, status: str = "ok") -> Cell:
     return Cell(indicator="tevredenheid", breakdown={"hulpvorm": "13"}, n=n, responses=responses,
-                value=7.0 if status == "ok" else None, status=status)  # type: ignore[arg-type]
+                value=7.0 if status == "ok" else None, status=status)
 
 
 def test_national_reference_needs_enough_trajectories_of_other_providers() -> None:

@@ -130,7 +130,8 @@ def test_cache_version_follows_the_figures_and_ttl_zero_refetches() -> None:
     fake.add_provider(AGB, PERIOD, count=61)
     after = asyncio.run(cache.inputs(AGB, PERIOD, "intern"))
     assert before.version != after.version
-    assert after.tables[PERIOD] is not None and after.tables[PERIOD].trajectories == 61
+    table = after.tables[PERIOD]
+    assert table is not None and table.trajectories == 61
 
 
 def test_cache_does_not_keep_failures() -> None:

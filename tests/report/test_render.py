@@ -9,6 +9,7 @@ import datetime as dt
 import io
 import re
 from html.parser import HTMLParser
+from typing import ClassVar, Literal
 
 import pypdf
 import pytest
@@ -40,11 +41,12 @@ def annotation(**texts: str) -> AnnotationOut:
 def docs() -> dict[str, ReportDocument]:
     fake = standard_figures(AGB, PERIOD)
     cache = FigureCache(fake, ttl=60)
-    out = {}
-    for variant in ("intern", "deelbaar"):
+    out: dict[str, ReportDocument] = {}
+    variants: tuple[Literal["intern", "deelbaar"], ...] = ("intern", "deelbaar")
+    for variant in variants:
         inputs = asyncio.run(cache.inputs(AGB, PERIOD, variant))
         out[variant] = build_report(
-            provider_agb=AGB, provider_name=NAME, period=PERIOD, variant=variant,  # type: ignore[arg-type]
+            provider_agb=AGB, provider_name=NAME, period=PERIOD, variant=variant,
             inputs=inputs, annotations=[annotation(story=STORY, needs=NEEDED)], threshold=10)
     return out
 
@@ -124,7 +126,7 @@ def test_pdf_keeps_one_page_per_section_with_the_longest_annotations(
 class StrictHTML(HTMLParser):
     """Well-formedness on top of html.parser: every element closed in order, ids unique."""
 
-    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    VOID: ClassVar[set[str]] = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
             "track", "wbr"}
 
     def __init__(self) -> None:

@@ -33,3 +33,7 @@ app.add_typer(openapi_cmd.app, name="openapi")
 from ttp.cli import generate_cmd  # noqa: E402
 
 app.command("generate")(generate_cmd.generate)
+
+from ttp.cli import report_cmd  # noqa: E402
+
+app.command("report")(report_cmd.report)

@@ -1,0 +1,99 @@
+"""The report service: mirror reports (spiegelrapportages) per provider per half year.
+
+Figures come from aggregate over mTLS (``figures.HttpFigureSource``); this
+service stores only what the provider adds (annotations) and decides (shares),
+plus a record of which shareable figures each gemeente was served, for the
+disclosure check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
+
+from services.report.cache import RenderCache
+from services.report.figures import FigureCache, FigureSource
+from services.report.models import parties
+from services.report.routes import router
+from services.report.schemas import ReportDocument
+from ttp.app_factory import create_app as create_service_app
+from ttp.db import make_engine, migrate
+from ttp.registry import Registry
+from ttp.settings import Settings, get_settings
+
+SERVICE = "report"
+
+#: Bytes of rendered output kept in memory (PDFs are a few hundred kB each).
+RENDER_CACHE_BYTES = 96 * 1024 * 1024
+#: Report documents kept (the source of every format; small).
+DOCUMENT_CACHE_ENTRIES = 512
+#: How long a table fetched from aggregate is reused, in seconds.
+FIGURE_TTL = 15.0
+
+
+def create_app(settings: Settings | None = None, figures: FigureSource | None = None) -> FastAPI:
+    """Build the report app; ``figures`` replaces the aggregate client (tests)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.database_url(SERVICE)
+        await run_in_threadpool(migrate, SERVICE, url)
+        engine = make_engine(url)
+        app.state.engine = engine
+        app.state.settings = settings
+        app.state.registry = await run_in_threadpool(
+            Registry.seed_and_load, engine, parties, settings.registry
+        )
+        if getattr(app.state, "audit_sink", None) is None:
+            from ttp.audit_client import HttpAuditSink
+
+            app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        source = figures
+        if source is None:
+            from services.report.figures import HttpFigureSource
+
+            source = HttpFigureSource(settings)
+        app.state.figures = FigureCache(source, ttl=FIGURE_TTL)
+        app.state.documents = RenderCache[ReportDocument](
+            max_size=DOCUMENT_CACHE_ENTRIES, size=lambda _doc: 1, max_parallel=2
+        )
+        app.state.renders = RenderCache[bytes](max_size=RENDER_CACHE_BYTES, size=len, max_parallel=2)
+        app.state.disclosed = set()
+        try:
+            yield
+        finally:
+            await app.state.figures.aclose()
+            close = getattr(app.state.audit_sink, "aclose", None)
+            if close is not None:
+                await close()
+            engine.dispose()
+
+    async def readiness(app: FastAPI) -> dict[str, Any]:
+        def ping() -> str:
+            with app.state.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return "ok"
+
+        try:
+            return {"database": await run_in_threadpool(ping)}
+        except Exception:
+            return {"database": "unreachable"}
+
+    app = create_service_app(
+        SERVICE,
+        title="Outcome TTP - report",
+        description="Mirror reports (spiegelrapportages) per provider and half year, in an intern "
+        "and a shareable variant, as JSON, CSV, HTML and PDF; the provider's annotations; "
+        "sharing with gemeenten.",
+        lifespan=lifespan,
+        readiness=readiness,
+    )
+    app.state.trusted_proxy_mode = settings.trusted_proxy_mode
+    app.include_router(router)
+    return app
