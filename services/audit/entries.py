@@ -1,0 +1,134 @@
+"""What one log entry is, byte for byte, and what may never be in it.
+
+An entry is canonical JSON (keys sorted at every depth, no whitespace, UTF-8)
+of ``index``, ``timestamp``, ``kind``, ``actorOin``, ``recordedBy`` (the OIN
+of the service that appended it), ``subject`` and, when given,
+``idempotencyKey``. Those exact bytes are the Merkle leaf, stored as they
+were hashed, so a verifier never has to reproduce our serialiser: it hashes
+what it reads. Putting the index inside the entry makes a reordered, dropped
+or inserted entry visible on its own, before any hashing.
+
+The personal-data guard is a defence in depth: the services that append are
+responsible for never handing over a BSN, birth date, postcode or pseudonym,
+and this refuses any subject that carries a key with such a name anyway.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from ttp.audit_events import EVENT_KINDS, AuditEvent
+from ttp.problems import InvalidParam
+
+#: Normalised key names (lower case, letters and digits only) that name a
+#: person's identifier. A key equal to or ending in one of these is refused.
+FORBIDDEN_KEYS: tuple[str, ...] = (
+    "bsn",
+    "burgerservicenummer",
+    "birthdate",
+    "dateofbirth",
+    "geboortedatum",
+    "postcode",
+    "zipcode",
+    "pseudonym",
+    "pseudonyms",
+)
+OIN_RE = re.compile(r"^[0-9]{20}$")
+AGB_RE = re.compile(r"^[0-9]{8}$")
+PERIOD_RE = re.compile(r"^[0-9]{4}-H[12]$")
+MAX_KEY_LENGTH = 200
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: the one serialisation of an entry."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+@lru_cache(maxsize=4096)
+def is_personal_key(key: str) -> bool:
+    """Does this key name a personal identifier? Cached: batches repeat the same few keys."""
+    norm = re.sub(r"[^a-z0-9]", "", key.lower())
+    return any(norm == bad or norm.endswith(bad) for bad in FORBIDDEN_KEYS)
+
+
+def _has_personal_key(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(is_personal_key(str(k)) or _has_personal_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_personal_key(v) for v in value)
+    return False
+
+
+def personal_data_paths(value: Any, path: str = "") -> list[str]:
+    """JSON pointers of every key in ``value`` that names a personal identifier."""
+    if not _has_personal_key(value):
+        return []
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, child in value.items():
+            here = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            if is_personal_key(str(key)):
+                found.append(here)
+            found.extend(personal_data_paths(child, here))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            found.extend(personal_data_paths(child, f"{path}/{i}"))
+    return found
+
+
+def check_events(events: list[AuditEvent]) -> list[InvalidParam]:
+    """Everything wrong with a batch of events, as invalidParams (never echoing values)."""
+    problems: list[InvalidParam] = []
+    for i, event in enumerate(events):
+        base = f"/events/{i}"
+        if event.kind not in EVENT_KINDS:
+            problems.append(InvalidParam(name=f"{base}/kind", code="unknown-kind",
+                                         reason="Not a known audit event kind."))
+        if not OIN_RE.match(event.actorOin):
+            problems.append(InvalidParam(name=f"{base}/actorOin", code="invalid-oin",
+                                         reason="An OIN is 20 digits."))
+        if event.idempotencyKey is not None and not 0 < len(event.idempotencyKey) <= MAX_KEY_LENGTH:
+            problems.append(InvalidParam(name=f"{base}/idempotencyKey", code="invalid-length",
+                                         reason=f"Between 1 and {MAX_KEY_LENGTH} characters."))
+        provider = event.subject.get("provider")
+        if provider is not None and not (isinstance(provider, str) and AGB_RE.match(provider)):
+            problems.append(InvalidParam(name=f"{base}/subject/provider", code="invalid-agb",
+                                         reason="subject.provider is an 8-digit AGB code."))
+        period = event.subject.get("period")
+        if period is not None and not (isinstance(period, str) and PERIOD_RE.match(period)):
+            problems.append(InvalidParam(name=f"{base}/subject/period", code="invalid-period",
+                                         reason="subject.period looks like 2026-H1."))
+        for pointer in personal_data_paths(event.subject, f"{base}/subject"):
+            problems.append(InvalidParam(
+                name=pointer, code="personal-data",
+                reason="The audit log never holds a BSN, birth date, postcode or pseudonym."))
+    return problems
+
+
+def encode_entry(
+    index: int, timestamp: str, event: AuditEvent, recorded_by: str
+) -> bytes:
+    """The canonical bytes of one entry (the Merkle leaf data)."""
+    doc: dict[str, Any] = {
+        "index": index,
+        "timestamp": timestamp,
+        "kind": event.kind,
+        "actorOin": event.actorOin,
+        "recordedBy": recorded_by,
+        "subject": event.subject,
+    }
+    if event.idempotencyKey is not None:
+        doc["idempotencyKey"] = event.idempotencyKey
+    return canonical_json(doc)
+
+
+def derived_columns(event: AuditEvent) -> tuple[str | None, str | None]:
+    """The filter columns ``(provider AGB, reporting period)`` of an event's subject."""
+    provider = event.subject.get("provider")
+    period = event.subject.get("period")
+    return (provider if isinstance(provider, str) else None, period if isinstance(period, str) else None)
+
