@@ -30,6 +30,10 @@ from ttp.cli import openapi_cmd  # noqa: E402
 
 app.add_typer(openapi_cmd.app, name="openapi")
 
+from ttp.cli import audit_cmd  # noqa: E402
+
+app.add_typer(audit_cmd.app, name="audit")
+
 from ttp.cli import generate_cmd  # noqa: E402
 
 app.command("generate")(generate_cmd.generate)
