@@ -1,0 +1,106 @@
+"""Fixtures of the interface tests: one live TTP over real TLS for the whole package.
+
+The TLS scan, the fuzzer, the problem+json checks and the log capture all need
+the services as real processes on real sockets (the TLS layer and uvicorn are
+part of what is tested), and starting five processes costs seconds on a
+shared 2-core machine, so they share one cluster on SQLite. The fuzzer runs
+first (alphabetical module order) and the log test reads every log line
+written by then, so its privacy check also covers the fuzzer's traffic.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from tests.helpers.cluster import START_ORDER, Cluster
+from ttp.openapi_export import API_PREFIX, create_service_app, scratch_settings, services_with_app
+from ttp.settings import SERVICES
+
+#: The party whose certificate each service is mostly called with (its main caller).
+MAIN_CALLER: dict[str, str] = {
+    "ingest": "provider-98000001",
+    "pseudonymise": "service-ingest",
+    "aggregate": "service-ingest",
+    "report": "provider-98000001",
+    "audit": "auditor",
+}
+
+
+#: The dev party that plays each role when an operation is called.
+PARTY_FOR_ROLE: dict[str, str] = {
+    "provider": "provider-98000001",
+    "gemeente": "gemeente-GM0363",
+    "rijk": "rijk",
+    "auditor": "auditor",
+    "service": "service-ingest",
+}
+
+
+def _roles(dependant: Any) -> tuple[str, ...]:
+    """The roles a route admits: read from its ``require_roles`` dependency (ttp.identity)."""
+    call = getattr(dependant, "call", None)
+    if call is not None and getattr(call, "__qualname__", "").startswith("require_roles."):
+        roles = inspect.getclosurevars(call).nonlocals.get("roles", ())
+        return tuple(roles)
+    for sub in getattr(dependant, "dependencies", []):
+        found = _roles(sub)
+        if found:
+            return found
+    return ()
+
+
+@cache
+def callers(service: str) -> dict[tuple[str, str], str]:
+    """For each operation (METHOD, document path) of ``service``: the dev party allowed to call it."""
+    out: dict[tuple[str, str], str] = {}
+    with scratch_settings() as settings:
+        app = create_service_app(service, settings)
+        for ctx in iter_route_contexts(app.routes):
+            route = ctx.original_route
+            if not isinstance(route, APIRoute) or not ctx.path_format:
+                continue
+            roles = _roles(route.dependant)
+            party = PARTY_FOR_ROLE[roles[0]] if roles else MAIN_CALLER[service]
+            path = ctx.path_format.removeprefix(API_PREFIX) or "/"
+            for method in ctx.methods or ():
+                out[(method.upper(), path)] = party
+    return out
+
+
+def caller(service: str, method: str, path: str) -> str:
+    """The dev party to call ``method path`` of ``service`` with (its main caller if unknown)."""
+    return callers(service).get((method.upper(), path), MAIN_CALLER[service])
+
+
+def require_app(service: str) -> None:
+    """Skip (visibly) a case for a service whose app module does not exist yet."""
+    if service not in services_with_app():
+        pytest.skip(f"services/{service}/app.py does not exist yet")
+
+
+@pytest.fixture(scope="package")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Every service that has an app, as real processes on free loopback ports (SQLite)."""
+    home: Path = tmp_path_factory.mktemp("ttp-interface")
+    cluster = Cluster(home, backend="sqlite")
+    available = set(services_with_app())
+    try:
+        cluster.start(*[s for s in START_ORDER if s in available])
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(params=SERVICES)
+def service(request: pytest.FixtureRequest) -> str:
+    """Each of the five services in turn (skipped while its app does not exist)."""
+    name: str = request.param
+    require_app(name)
+    return name
