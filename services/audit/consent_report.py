@@ -4,99 +4,102 @@ Built from the log itself (not from another service's data), so every number
 can be traced to entries an auditor can prove against a signed checkpoint;
 the report names the tree size and checkpoint it was computed at.
 
-It reads these entry subjects, which ingest writes:
+It reads the entry subjects ingest writes:
 
 * ``record-accepted`` / ``record-corrected``: ``provider`` (AGB), ``recordId``,
-  ``contentHash``, ``legalBasis`` (``wettelijke-verplichting`` |
-  ``toestemming``), ``consent`` (``{"by": "jeugdige"|"ouder"|"both", "date":
-  "YYYY-MM-DD"}`` or null), ``period``.
-* ``record-rejected``: ``provider``, ``recordId``, ``reasons`` (codes, as
-  strings or ``{"code": ...}`` objects), optionally ``legalBasis``,
-  ``consent`` and ``period``. A reason whose code starts with ``consent``
-  (for example ``consent-age-rule``) means the consent did not meet the age
-  rule (under 12 the parent, 12 to 15 both, 16 and over the young person).
-* ``consent-withdrawn``: ``provider``, ``removed`` (number of records removed).
+  ``period``, ``legalBasis`` (``wettelijke-verplichting`` | ``toestemming``),
+  ``consentBy`` (``jeugdige`` | ``ouder`` | ``beide``, or null) and ``consentOn``.
+* ``record-rejected``: ``provider``, ``recordId``, ``codes`` (the rule codes
+  that failed) and, when ingest could derive it, ``period``. A code starting
+  with ``consent-age`` means the consent did not meet the age rule (under 12
+  the parent, 12 to 15 both, 16 and over the young person alone).
+* ``consent-withdrawn``: ``provider``, ``removed`` (records removed) and
+  ``periods`` (the periods they belonged to).
 
-Records are counted once, in their latest accepted or corrected state.
+Records are counted once, in their latest accepted or corrected state. For a
+given period, rejections that carry no period cannot be attributed to one;
+they are listed (with ``"period": null``) and counted apart, never dropped.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
-from services.audit.store import AuditStore
+from services.audit.store import AuditStore, StoredEntry
 
 NOT_APPLICABLE = "n.v.t."
+AGE_RULE_PREFIX = "consent-age"
 
 
-def _codes(reasons: Any) -> list[str]:
-    out: list[str] = []
-    for r in reasons if isinstance(reasons, list) else []:
-        if isinstance(r, str):
-            out.append(r)
-        elif isinstance(r, dict) and isinstance(r.get("code"), str):
-            out.append(r["code"])
-    return out
+def _codes(subject: dict[str, Any]) -> list[str]:
+    codes = subject.get("codes")
+    return [c for c in codes if isinstance(c, str)] if isinstance(codes, list) else []
 
 
-def _consent(subject: dict[str, Any]) -> tuple[str, str | None]:
-    consent = subject.get("consent")
-    if isinstance(consent, dict):
-        by = consent.get("by")
-        date = consent.get("date")
-        return (str(by) if by else NOT_APPLICABLE, str(date) if date else None)
-    return NOT_APPLICABLE, None
+class _Tally:
+    def __init__(self, period: str | None) -> None:
+        self.period = period
+        self.latest: dict[str, tuple[str, str]] = {}
+        self.corrections = self.withdrawals = self.removed = 0
+        self.rejected = self.rejected_without_period = 0
+        self.age_rule: list[dict[str, Any]] = []
+
+    def add(self, entries: Iterable[StoredEntry]) -> None:
+        for entry in entries:
+            doc = orjson.loads(entry.body)
+            kind, subject = doc["kind"], doc["subject"]
+            if kind in ("record-accepted", "record-corrected"):
+                basis = str(subject.get("legalBasis") or "onbekend")
+                self.latest[str(subject.get("recordId"))] = (basis, str(subject.get("consentBy") or NOT_APPLICABLE))
+                self.corrections += kind == "record-corrected"
+            elif kind == "record-rejected":
+                self._rejection(entry.index, doc["timestamp"], subject)
+            elif kind == "consent-withdrawn":
+                periods = subject.get("periods")
+                if self.period is None or (isinstance(periods, list) and self.period in periods):
+                    self.withdrawals += 1
+                    n = subject.get("removed")
+                    self.removed += n if isinstance(n, int) else 0
+
+    def _rejection(self, index: int, timestamp: str, subject: dict[str, Any]) -> None:
+        period = subject.get("period")
+        self.rejected += 1
+        if self.period is not None and period is None:
+            self.rejected_without_period += 1
+        codes = _codes(subject)
+        if any(c.startswith(AGE_RULE_PREFIX) for c in codes):
+            self.age_rule.append({"recordId": subject.get("recordId"), "leafIndex": index,
+                                  "timestamp": timestamp, "period": period, "codes": codes})
 
 
 def build_consent_report(store: AuditStore, provider: str, period: str | None) -> dict[str, Any]:
-    """Counts by legal basis and consent type, plus every consent-rule rejection, for one provider."""
+    """Counts by legal basis and consent type, plus every consent age-rule rejection, for one provider."""
     head = store.head()
-    latest: dict[str, tuple[str, str]] = {}
-    corrections = withdrawals = removed = rejected = 0
-    consent_rejections: list[dict[str, Any]] = []
-    for entry in store.iter_entries(head.tree_size, provider=provider, period=period):
-        doc = orjson.loads(entry.body)
-        kind, subject = doc["kind"], doc["subject"]
-        if kind in ("record-accepted", "record-corrected"):
-            basis = str(subject.get("legalBasis") or "onbekend")
-            latest[str(subject.get("recordId"))] = (basis, _consent(subject)[0])
-            corrections += kind == "record-corrected"
-        elif kind == "record-rejected":
-            rejected += 1
-            codes = _codes(subject.get("reasons"))
-            if any(c.startswith("consent") for c in codes):
-                by, date = _consent(subject)
-                consent_rejections.append({
-                    "recordId": subject.get("recordId"),
-                    "leafIndex": entry.index,
-                    "timestamp": doc["timestamp"],
-                    "reasons": codes,
-                    "legalBasis": subject.get("legalBasis"),
-                    "consentBy": by,
-                    "consentDate": date,
-                })
-        elif kind == "consent-withdrawn":
-            withdrawals += 1
-            n = subject.get("removed")
-            removed += n if isinstance(n, int) else 0
-    counts = Counter(latest.values())
+    tally = _Tally(period)
+    tally.add(store.iter_entries(head.tree_size, provider=provider, period=period))
+    if period is not None:  # rejections and withdrawals that name no single period
+        tally.add(store.iter_entries(head.tree_size, provider=provider, without_period=True))
+    tally.age_rule.sort(key=lambda r: r["leafIndex"])
+    counts = Counter(tally.latest.values())
     return {
         "provider": provider,
         "period": period,
         "treeSize": head.tree_size,
         "checkpoint": head.checkpoint,
         "records": {
-            "total": len(latest),
+            "total": len(tally.latest),
             "byLegalBasis": [
                 {"legalBasis": basis, "consentBy": by, "records": n}
                 for (basis, by), n in sorted(counts.items())
             ],
         },
-        "corrections": corrections,
-        "withdrawals": {"count": withdrawals, "recordsRemoved": removed},
-        "rejected": {"total": rejected, "consentAgeRule": len(consent_rejections)},
-        "consentAgeRuleRejections": consent_rejections,
+        "corrections": tally.corrections,
+        "withdrawals": {"count": tally.withdrawals, "recordsRemoved": tally.removed},
+        "rejected": {"total": tally.rejected, "withoutPeriod": tally.rejected_without_period,
+                     "consentAgeRule": len(tally.age_rule)},
+        "consentAgeRuleRejections": tally.age_rule,
     }

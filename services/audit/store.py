@@ -402,8 +402,12 @@ class AuditStore:
         provider: str | None = None,
         kind: str | None = None,
         period: str | None = None,
+        without_period: bool = False,
     ) -> list[StoredEntry]:
-        """Entries with ``start <= index < end`` matching the filters, in log order."""
+        """Entries with ``start <= index < end`` matching the filters, in log order.
+
+        ``without_period`` selects entries whose subject names no single period.
+        """
         stmt = select(Entry.idx, Entry.leaf_hash, Entry.body).where(Entry.idx >= start)
         if end is not None:
             stmt = stmt.where(Entry.idx < end)
@@ -413,11 +417,13 @@ class AuditStore:
             stmt = stmt.where(Entry.kind == kind)
         if period is not None:
             stmt = stmt.where(Entry.period == period)
+        if without_period:
+            stmt = stmt.where(Entry.period.is_(None))
         stmt = stmt.order_by(Entry.idx).limit(limit)
         with self.engine.connect() as conn:
             return [StoredEntry(i, h, b) for i, h, b in conn.execute(stmt)]
 
-    def iter_entries(self, end: int, **filters: str | None) -> Iterator[StoredEntry]:
+    def iter_entries(self, end: int, **filters: Any) -> Iterator[StoredEntry]:
         """Stream entries below ``end`` (matching ``filters``) page by page, memory flat."""
         start = 0
         while start < end:

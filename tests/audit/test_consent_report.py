@@ -15,11 +15,14 @@ PROVIDER_OIN = "00000099100000000001"
 
 
 def record(kind: str, record_id: str, basis: str | None, by: str | None, *, provider: str = "98000001",
-           period: str = "2026-H1", **extra: Any) -> dict[str, Any]:
-    subject: dict[str, Any] = {"provider": provider, "recordId": record_id, "period": period, **extra}
+           period: str | None = "2026-H1", **extra: Any) -> dict[str, Any]:
+    """An event shaped as ingest writes it (services/ingest/pipeline.py)."""
+    subject: dict[str, Any] = {"provider": provider, "recordId": record_id, "batchId": "b1", **extra}
+    if period is not None:
+        subject["period"] = period
     if basis is not None:
-        subject["legalBasis"] = basis
-        subject["consent"] = {"by": by, "date": "2026-02-01"} if by else None
+        subject.update(legalBasis=basis, consentBy=by, consentOn="2026-02-01" if by else None,
+                       contentHash="ab" * 32)
     return AuditEvent(kind=kind, actorOin=PROVIDER_OIN, subject=subject).model_dump(exclude_none=True)
 
 
@@ -27,22 +30,23 @@ def test_counts_by_legal_basis_and_consent_and_lists_age_rule_rejections(audit_a
                                                                          dev_pki: Path, public_key: Any) -> None:
     evs = [
         record("record-accepted", "r1", "toestemming", "ouder"),
-        record("record-accepted", "r2", "toestemming", "both"),
+        record("record-accepted", "r2", "toestemming", "beide"),
         record("record-accepted", "r3", "toestemming", "jeugdige"),
         record("record-accepted", "r4", "wettelijke-verplichting", None),
         record("record-accepted", "r5", "wettelijke-verplichting", None),
         # a correction changes r1's basis; it is counted once, in its latest state
         record("record-corrected", "r1", "wettelijke-verplichting", None),
-        # rejections: two for the consent age rule, one for something else
-        record("record-rejected", "r6", "toestemming", "ouder", reasons=[{"code": "consent-age-rule"}]),
-        record("record-rejected", "r7", "toestemming", "jeugdige", reasons=["consent-age-rule", "end-date"]),
-        record("record-rejected", "r8", None, None, reasons=[{"code": "bsn-11-proef"}]),
-        record("consent-withdrawn", "r2", None, None, removed=1),
+        # rejections: two for the consent age rule (one ingest could not date), one for something else
+        record("record-rejected", "r6", None, None, codes=["consent-age-12-15"]),
+        record("record-rejected", "r7", None, None, period=None, codes=["consent-age-under-12", "end-date"]),
+        record("record-rejected", "r8", None, None, codes=["bsn-11-proef", "consent-future"]),
+        record("consent-withdrawn", "r2", None, None, period=None, removed=1, periods=["2026-H1"]),
         # other providers and periods stay out
         record("record-accepted", "x1", "toestemming", "ouder", provider="98000002"),
         record("record-accepted", "x2", "toestemming", "ouder", period="2025-H2"),
-        record("record-rejected", "x3", "toestemming", "ouder", provider="98000002",
-               reasons=["consent-age-rule"]),
+        record("record-rejected", "x3", None, None, period="2025-H2", codes=["consent-age-16-plus"]),
+        record("record-rejected", "x4", None, None, provider="98000002", codes=["consent-age-16-plus"]),
+        record("consent-withdrawn", "x5", None, None, period=None, removed=4, periods=["2025-H2"]),
     ]
     res = party_client(audit_app, dev_pki, "service-ingest").post("/v1/audit/entries", json={"events": evs})
     assert res.status_code == 201
@@ -52,22 +56,24 @@ def test_counts_by_legal_basis_and_consent_and_lists_age_rule_rejections(audit_a
     doc = report.json()
     assert doc["records"]["total"] == 5
     assert doc["records"]["byLegalBasis"] == [
-        {"legalBasis": "toestemming", "consentBy": "both", "records": 1},
+        {"legalBasis": "toestemming", "consentBy": "beide", "records": 1},
         {"legalBasis": "toestemming", "consentBy": "jeugdige", "records": 1},
         {"legalBasis": "wettelijke-verplichting", "consentBy": "n.v.t.", "records": 3},
     ]
     assert doc["corrections"] == 1
     assert doc["withdrawals"] == {"count": 1, "recordsRemoved": 1}
-    assert doc["rejected"] == {"total": 3, "consentAgeRule": 2}
+    assert doc["rejected"] == {"total": 3, "withoutPeriod": 1, "consentAgeRule": 2}
     rejected = doc["consentAgeRuleRejections"]
     assert [r["recordId"] for r in rejected] == ["r6", "r7"]
     assert [r["leafIndex"] for r in rejected] == [6, 7]
-    assert rejected[1]["reasons"] == ["consent-age-rule", "end-date"]
-    assert rejected[0]["consentBy"] == "ouder" and rejected[0]["consentDate"] == "2026-02-01"
+    assert [r["period"] for r in rejected] == ["2026-H1", None]
+    assert rejected[1]["codes"] == ["consent-age-under-12", "end-date"]
     # the report says which signed tree it was computed from
     assert verify_checkpoint(doc["checkpoint"], public_key).tree_size == doc["treeSize"] == len(evs)
-    # without a period: all periods of the provider
+    # without a period: every period of the provider
     every = auditor.get("/v1/audit/consent-report", params={"provider": "98000001"}).json()
     assert every["records"]["total"] == 6
+    assert every["withdrawals"] == {"count": 2, "recordsRemoved": 5}
+    assert [r["recordId"] for r in every["consentAgeRuleRejections"]] == ["r6", "r7", "x3"]
     assert auditor.get("/v1/audit/consent-report", params={"provider": "98000001", "period": "H1"}).status_code == 400
     assert auditor.get("/v1/audit/consent-report").status_code == 400
