@@ -19,13 +19,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit.checkpoint import CheckpointSigner, load_private_key
 from services.audit.models import parties
-from services.audit.routes import router
+from services.audit.routes import AppendRequest, router
 from services.audit.sink import AuditLog, LocalAuditSink
 from services.audit.store import AuditStore, make_audit_engine
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import migrate
 from ttp.identity import UNKNOWN_OIN, oin_from_pem
+from ttp.openapi_models import document_models
 from ttp.pki import server_paths
+from ttp.problems import ProblemDetails
 from ttp.registry import Registry
 from ttp.settings import Settings, get_settings
 
@@ -88,4 +90,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body=settings.max_body_bytes,
     )
     app.include_router(router)
+    document_models(app, AppendRequest, ProblemDetails)
     return app

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit.consent_report import build_consent_report
@@ -23,7 +23,7 @@ from services.audit.sink import AuditLog
 from services.audit.store import AuditStore
 from ttp.audit_events import EVENT_KINDS, AuditEvent
 from ttp.identity import require_roles
-from ttp.problems import InvalidParam, Problem
+from ttp.problems import InvalidParam, Problem, pydantic_invalid_params
 from ttp.registry import Party
 
 #: Upper bound of one append call; ingest sends one call per batch of at most 10,000 records.
@@ -73,9 +73,21 @@ UNAVAILABLE = Problem(503, "The audit log's database is unavailable; nothing was
     status_code=201,
     operation_id="appendAuditEntries",
     responses={200: {"description": "Every event was already in the log"},
-               201: {"description": "Appended; the receipt"}},
+               201: {"description": "Appended; the receipt"},
+               400: {"description": "Invalid events; nothing appended",
+                     "content": {"application/problem+json": {}}},
+               503: {"description": "Database unavailable; nothing appended, resend",
+                     "content": {"application/problem+json": {}}}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/AppendRequest"}}}}},
 )
-async def append_entries(body: AppendRequest, request: Request, party: Service) -> Response:
+async def append_entries(request: Request, party: Service) -> Response:
+    # Parsed by pydantic-core straight from bytes: this is on the path of every ingest batch.
+    try:
+        body = AppendRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Problem(400, "The request is not valid; see invalidParams.",
+                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
     problems = check_events(body.events)
     if problems:
         raise Problem(400, "Some events are not valid; nothing was appended.", invalid_params=problems)

@@ -148,9 +148,9 @@ def test_personal_identifiers_are_refused_and_never_stored(
 @pytest.mark.parametrize(
     ("payload", "name"),
     [
-        ({"events": []}, "/body/events"),
-        ({}, "/body/events"),
-        ({"events": [{"kind": "record-accepted"}]}, "/body/events/0/actorOin"),
+        ({"events": []}, "/events"),
+        ({}, "/events"),
+        ({"events": [{"kind": "record-accepted"}]}, "/events/0/actorOin"),
         ({"events": [{"kind": "no-such-kind", "actorOin": "0" * 20}]}, "/events/0/kind"),
         ({"events": [{"kind": "feed-read", "actorOin": "123"}]}, "/events/0/actorOin"),
         ({"events": [{"kind": "feed-read", "actorOin": "0" * 20, "subject": {"provider": "x"}}]},
@@ -167,6 +167,13 @@ def test_invalid_batches_get_400_and_append_nothing(
     assert res.headers["content-type"] == PROBLEM
     assert name in [p["name"] for p in res.json()["invalidParams"]]
     assert store_of(audit_app).head().tree_size == 0
+
+
+def test_malformed_json_gets_400(audit_app: FastAPI, dev_pki: Path) -> None:
+    res = party_client(audit_app, dev_pki, "service-ingest").post(
+        "/v1/audit/entries", content=b'{"events": [', headers={"content-type": "application/json"})
+    assert res.status_code == 400
+    assert res.headers["content-type"] == PROBLEM
 
 
 def test_database_down_gives_503_and_appends_nothing(audit_app: FastAPI, dev_pki: Path,
