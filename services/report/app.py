@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
         )
         app.state.renders = RenderCache[bytes](max_size=RENDER_CACHE_BYTES, size=len, max_parallel=2)
         app.state.disclosed = set()
+        app.state.annotations = {}
         try:
             yield
         finally:

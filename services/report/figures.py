@@ -203,29 +203,43 @@ class FigureCache:
         """Forget every fetched table: the next read fetches fresh figures."""
         self._values.clear()
 
-    def provider(self, agb: str, period: str, variant: str) -> Awaitable[Fetched]:
-        return self._get(
-            ("p", agb, period, variant), lambda: self.source.provider_outcomes(agb, period, variant)
-        )
-
-    def national(self, period: str) -> Awaitable[Fetched]:
-        return self._get(("n", period), lambda: self.source.national_outcomes(period))
+    def _fetchers(
+        self, agb: str, period: str, variant: str
+    ) -> list[tuple[tuple[str, ...], Callable[[], Awaitable[OutcomeTable | None]]]]:
+        """The (cache key, fetch) of every table a report needs, in ReportInputs order."""
+        src = self.source
+        periods = trend_periods(period)
+        variants = [variant] if variant == "intern" else [variant, "intern"]
+        out: list[tuple[tuple[str, ...], Callable[[], Awaitable[OutcomeTable | None]]]] = []
+        for v in variants:
+            for p in periods:
+                out.append((("p", agb, p, v),
+                            lambda p=p, v=v: src.provider_outcomes(agb, p, v)))  # type: ignore[misc]
+        for p in periods:
+            out.append((("n", p), lambda p=p: src.national_outcomes(p)))  # type: ignore[misc]
+        return out
 
     async def inputs(self, agb: str, period: str, variant: str) -> ReportInputs:
-        """All tables of a report, fetched concurrently."""
+        """All tables of a report; fetched concurrently, or straight from the cache.
+
+        The all-cached case (every read but the first per ``ttl``) does not touch the
+        event loop at all: it is the hot path of the read benchmark.
+        """
+        fetchers = self._fetchers(agb, period, variant)
+        now = time.monotonic()
+        got: list[Fetched] = []
+        for key, _ in fetchers:
+            hit = self._values.get(key)
+            if hit is None or hit[0] <= now:
+                break
+            got.append(hit[1])
+        if len(got) < len(fetchers):
+            got = list(await asyncio.gather(*(self._get(k, f) for k, f in fetchers)))
         periods = trend_periods(period)
-        jobs: list[Awaitable[Fetched]] = [self.provider(agb, p, variant) for p in periods]
-        if variant != "intern":
-            jobs += [self.provider(agb, p, "intern") for p in periods]
-        jobs += [self.national(p) for p in periods]
-        got = await asyncio.gather(*jobs)
         k = len(periods)
         tables = {p: f.table for p, f in zip(periods, got[:k], strict=True)}
-        own = (
-            tables
-            if variant == "intern"
-            else {p: f.table for p, f in zip(periods, got[k : 2 * k], strict=True)}
-        )
+        own = tables if variant == "intern" else {
+            p: f.table for p, f in zip(periods, got[k : 2 * k], strict=True)}
         national = {p: f.table for p, f in zip(periods, got[-k:], strict=True)}
         version = hashlib.sha256("|".join(f.fingerprint for f in got).encode()).hexdigest()
         return ReportInputs(periods, tables, own, national, version)

@@ -77,8 +77,11 @@ def chart_caption(view: IndicatorView, periods: list[str]) -> str:
     if view.distribution_series:
         left = (f"Links: {view.spec.distribution_title.lower()}, eigen cijfers (blauw) en landelijk "
                 "(grijs), als aandeel van de metingen.")
+    elif any(s.own.is_figure for s in view.series):
+        left = (f"Links: {view.spec.value_label.lower()} per reeks, eigen cijfers (blauw) en "
+                "landelijk (grijs).")
     elif view.series:
-        left = f"Links: {view.spec.value_label.lower()} per reeks, eigen cijfers (blauw) en landelijk (grijs)."
+        left = f"Links: in dit halfjaar nog geen cijfer ({view.series[0].own.short})."
     else:
         left = "Geen cijfers in deze periode."
     return f"{left} Rechts: ontwikkeling over {span}; doorgetrokken lijn eigen cijfers, stippellijn landelijk."

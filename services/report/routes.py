@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -56,6 +57,9 @@ from ttp.registry import Party, Registry
 
 log = logging.getLogger("ttp.report")
 router = APIRouter(prefix="/v1", tags=["reports"])
+
+#: Seconds a period's annotations are reused by reads in another worker process.
+ANNOTATION_TTL = 15.0
 
 #: Bump when a template or renderer changes what a cached output looks like.
 RENDER_REVISION = "2026-11-23.1"
@@ -241,6 +245,7 @@ async def put_annotations(
         })]
 
     items, _ = await _durably(request, change, events)
+    _remember_annotations(request, providerId, period, items, time.monotonic())
     return AnnotationsOut(providerId=providerId, period=period, annotations=items)
 
 
@@ -459,13 +464,11 @@ async def get_report(
     except FiguresInvalidError as exc:
         raise Problem(502, "The figures service answered something unusable; this is logged.") \
             from exc
-    annotations = await run_in_threadpool(store.load_annotations, _engine(request), providerId,
-                                          period)
+    annotations, annotations_version = await _annotations(request, providerId, period)
     name = _provider_name(request, providerId)
-    version = hashlib.sha256("|".join([
-        RENDER_REVISION, inputs.version, name,
-        *(a.model_dump_json() for a in annotations),
-    ]).encode()).hexdigest()
+    version = hashlib.sha256(
+        "|".join([RENDER_REVISION, inputs.version, name, annotations_version]).encode()
+    ).hexdigest()
 
     def build() -> ReportDocument:
         return build_report(provider_agb=providerId, provider_name=name, period=period,
@@ -504,6 +507,35 @@ async def get_report(
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
+async def _annotations(request: Request, agb: str, period: str) -> tuple[list[AnnotationOut], str]:
+    """The period's annotations and their fingerprint, kept as long as the figures are.
+
+    A PUT in this process replaces the entry at once; another worker process sees
+    the change within ``ANNOTATION_TTL`` seconds, like a figure change.
+    """
+    cache: dict[tuple[str, str], tuple[float, list[AnnotationOut], str]] = \
+        request.app.state.annotations
+    hit = cache.get((agb, period))
+    now = time.monotonic()
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    items = await run_in_threadpool(store.load_annotations, _engine(request), agb, period)
+    return _remember_annotations(request, agb, period, items, now)
+
+
+def _remember_annotations(
+    request: Request, agb: str, period: str, items: list[AnnotationOut], now: float
+) -> tuple[list[AnnotationOut], str]:
+    cache: dict[tuple[str, str], tuple[float, list[AnnotationOut], str]] = \
+        request.app.state.annotations
+    fingerprint = hashlib.sha256(
+        "\x1e".join(a.model_dump_json() for a in items).encode()).hexdigest()
+    if len(cache) > 10_000:
+        cache.clear()
+    cache[(agb, period)] = (now + ANNOTATION_TTL, items, fingerprint)
+    return items, fingerprint
+
+
 def _render(doc: ReportDocument, fmt: Format) -> bytes:
     if fmt == "json":
         return doc.model_dump_json().encode()
@@ -526,6 +558,8 @@ async def _disclose(request: Request, doc: ReportDocument, gemeente: str) -> Non
     key = (doc.providerId, doc.period, gemeente, doc.dataVersion)
     if key in seen:
         return
+    if len(seen) > 100_000:  # a memo only; the database is the record
+        seen.clear()
     try:
         await run_in_threadpool(
             store.record_disclosure, _engine(request), doc.providerId, doc.period, gemeente,

@@ -12,6 +12,7 @@ import re
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from ttp.outcomes import INDICATORS, Cell
 
@@ -106,7 +107,7 @@ class AnnotationIn(BaseModel):
         }
 
 
-EXAMPLE_ANNOTATIONS = {
+EXAMPLE_ANNOTATIONS: JsonDict = {
     "annotations": [
         {
             "indicator": "tevredenheid",
