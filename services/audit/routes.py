@@ -36,6 +36,21 @@ Auditor = Annotated[Party, Depends(require_roles("auditor"))]
 TEXT = "text/plain; charset=utf-8"
 
 
+_HASH = "9f2c" * 16
+APPEND_EXAMPLE = {
+    "events": [
+        {
+            "kind": "record-accepted",
+            "actorOin": "00000099100000000001",
+            "subject": {"provider": "98000001", "recordId": "R-2026-0001", "contentHash": _HASH,
+                        "batchId": "2026-H1-01", "period": "2026-H1", "legalBasis": "toestemming",
+                        "consentBy": "ouder", "consentOn": "2026-01-15"},
+            "idempotencyKey": f"record-accepted:98000001:R-2026-0001:{_HASH}",
+        }
+    ]
+}
+
+
 class AppendRequest(BaseModel):
     """One batch of events from one service call."""
 
@@ -79,7 +94,7 @@ UNAVAILABLE = Problem(503, "The audit log's database is unavailable; nothing was
                503: {"description": "Database unavailable; nothing appended, resend",
                      "content": {"application/problem+json": {}}}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/AppendRequest"}}}}},
+        "schema": {"$ref": "#/components/schemas/AppendRequest"}, "example": APPEND_EXAMPLE}}}},
 )
 async def append_entries(request: Request, party: Service) -> Response:
     # Parsed by pydantic-core straight from bytes: this is on the path of every ingest batch.
@@ -120,6 +135,8 @@ async def get_checkpoint(
 @router.get(
     "/verifier-key",
     summary="The log's public key as a signed-note verifier key",
+    description="What an auditor or witness configures to trust this log's checkpoints: "
+    "<name>+<hex key id>+<base64(0x01 || Ed25519 public key)> (c2sp.org/signed-note).",
     response_class=Response,
     operation_id="getAuditVerifierKey",
     responses={200: {"content": {"text/plain": {}}}},
@@ -131,6 +148,8 @@ async def get_verifier_key(request: Request, _: Auditor) -> Response:
 @router.get(
     "/entries",
     summary="Read entries by index range, optionally filtered by provider, kind and period",
+    description="Entries in log order, each with its leaf hash and the entry itself (canonical JSON "
+    "whose bytes are the Merkle leaf). Page with nextStart.",
     operation_id="listAuditEntries",
 )
 async def list_entries(
@@ -171,6 +190,8 @@ async def list_entries(
 @router.get(
     "/proofs/inclusion",
     summary="Inclusion proof of one leaf in the tree of a given size (RFC 9162 2.1.3)",
+    description="The audit path from the leaf to the root of the tree of treeSize leaves, with the "
+    "signed checkpoint of that size to check it against.",
     operation_id="getAuditInclusionProof",
 )
 async def get_inclusion_proof(
@@ -195,6 +216,8 @@ async def get_inclusion_proof(
 @router.get(
     "/proofs/consistency",
     summary="Consistency proof between two tree sizes (RFC 9162 2.1.4)",
+    description="Proves the log at toTreeSize contains the log at fromTreeSize unchanged: no entry "
+    "was altered or removed, and the log did not fork.",
     operation_id="getAuditConsistencyProof",
 )
 async def get_consistency_proof(
@@ -217,6 +240,7 @@ async def get_consistency_proof(
 @router.get(
     "/consent-report",
     summary="Per provider and period: records by legal basis and consent type, consent-rule rejections",
+    description="Computed from the log alone and tied to the signed checkpoint it was computed at.",
     operation_id="getAuditConsentReport",
 )
 async def get_consent_report(
