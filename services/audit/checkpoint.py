@@ -75,7 +75,8 @@ def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
 def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """Name and public key of a signed-note verifier key string; checks the embedded key id."""
     try:
-        name, hex_id, blob = vkey.strip().rsplit("+", 2)
+        # key names never contain "+" (signed-note); the base64 key may
+        name, hex_id, blob = vkey.strip().split("+", 2)
         raw = base64.b64decode(blob, validate=True)
     except (ValueError, binascii.Error) as exc:
         raise CheckpointError("not a signed-note verifier key") from exc
