@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.engine import make_url
 
 from tests.helpers.cluster import Cluster
@@ -50,25 +51,32 @@ def identifiers(records: list[dict[str, Any]]) -> tuple[set[str], set[str], set[
         other_dates.update({r.get("startDate"), r.get("endDate")})
         if isinstance(r.get("consent"), dict):
             other_dates.add(r["consent"].get("givenOn"))
-        for m in r.get("measurements") or []:
-            other_dates.add(m.get("measuredOn"))
+        measurements = r.get("measurements")
+        for m in measurements if isinstance(measurements, list) else []:
+            if isinstance(m, dict):
+                other_dates.add(m.get("measuredOn"))
     bsns = {r["bsn"] for r in records if isinstance(r.get("bsn"), str) and r["bsn"] != "999999999"}
     births = {r["birthDate"] for r in records if isinstance(r.get("birthDate"), str)} - other_dates
     postcodes = {str(r["postcode"]).replace(" ", "").upper() for r in records if isinstance(r.get("postcode"), str)}
+    postcodes = {p for p in postcodes if re.fullmatch(r"[1-9][0-9]{3}[A-Z]{2}", p)}
     return bsns, births, postcodes
 
 
+BSN_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9]{9}(?![0-9A-Za-z])")
+DATE_TOKEN = re.compile(r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
+POSTCODE_TOKEN = re.compile(r"(?<![0-9A-Za-z])([1-9][0-9]{3}) ?([A-Za-z]{2})(?![0-9A-Za-z])")
+
+
 def find_leaks(haystack: str, bsns: set[str], births: set[str], postcodes: set[str]) -> list[str]:
-    leaks = []
-    for bsn in bsns:
-        if re.search(rf"(?<![0-9a-f]){bsn}(?![0-9a-f])", haystack):
-            leaks.append(f"bsn {bsn[:2]}…")
-    for b in births:
-        if b in haystack:
-            leaks.append(f"birth date {b}")
-    for pc in postcodes:
-        if re.search(rf"{pc[:4]} ?{pc[4:]}", haystack, flags=re.IGNORECASE):
-            leaks.append(f"postcode {pc}")
+    """Every submitted identifier that stands in ``haystack`` as a token of its own.
+
+    Tokens, not substrings: a 9-digit run inside a hex hash or base64 signature
+    is not a BSN, but a BSN anywhere between separators is.
+    """
+    leaks = [f"bsn {b[:2]}…" for b in set(BSN_TOKEN.findall(haystack)) & bsns]
+    leaks += [f"birth date {d}" for d in set(DATE_TOKEN.findall(haystack)) & births]
+    found_pc = {(a + b).upper() for a, b in POSTCODE_TOKEN.findall(haystack)}
+    leaks += [f"postcode {p}" for p in found_pc & postcodes]
     return leaks
 
 
@@ -77,7 +85,8 @@ def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
     receipts: list[str] = []
     by_provider: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        by_provider.setdefault(str(r.get("providerAgb")), []).append(r)
+        agb = str(r.get("providerAgb")) if isinstance(r, dict) else "98000001"
+        by_provider.setdefault(agb, []).append(r)
     for agb, recs in by_provider.items():
         known = (cluster.home / "pki" / "clients" / f"provider-{agb}.pem").exists()
         slug = f"provider-{agb}" if known else "provider-98000001"
@@ -86,11 +95,14 @@ def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
             assert resp.status_code == 200, resp.text
             receipts.append(resp.text)
             # a withdrawal and a bad withdrawal: both carry a BSN in, neither may leave one behind
-            first = next(r for r in recs if isinstance(r.get("bsn"), str) and len(r["bsn"]) == 9)
+            first = next(r for r in recs if isinstance(r, dict) and isinstance(r.get("bsn"), str)
+                         and len(r["bsn"]) == 9)
             c.post("/consent-withdrawals", json={"bsn": first["bsn"], "withdrawnOn": "2026-01-02"})
             c.post("/consent-withdrawals", json={"bsn": "123456789", "withdrawnOn": "2026-01-02"})
-    bsns, births, postcodes = identifiers(records)
+    bsns, births, postcodes = identifiers([r for r in records if isinstance(r, dict)])
     assert bsns and births and postcodes
+    # the grep itself works: the submitted records are full of what it looks for
+    assert len(find_leaks(orjson.dumps(records).decode(), bsns, births, postcodes)) > 100
     cluster.stop()  # flush logs and WAL
     try:
         logs = "\n".join(p.read_text(errors="replace") for p in (cluster.home / "log").glob("*"))
