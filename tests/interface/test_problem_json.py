@@ -26,7 +26,8 @@ from ttp.app_factory import API_VERSION, create_app
 from ttp.openapi_export import document_path
 from ttp.tls import client_context
 
-TRACE_MARKERS = ("Traceback", 'File "', ".py\"", "line ", "Error:", "Exception")
+#: What a Python stack trace or an exception repr leaks; a parser's "at line 1 column 2" is fine.
+TRACE_MARKERS = ("Traceback", 'File "', '.py", line', "site-packages", "Exception(", "Error(")
 REQUEST_ID = re.compile(r"^[0-9a-f]{32}$|^[0-9a-f-]{36}$")
 
 
