@@ -110,6 +110,7 @@ def test_kill_dash_nine_mid_submission(fresh_cluster: Cluster, records: list[dic
     assert "error" not in result, result.get("error")
     summary: Summary = result["summary"]
     assert summary.received == RECORDS
+    assert summary.retries > 0, "the kill did not interrupt any batch"
     valid = summary.accepted + summary.duplicates + summary.corrections
     # the batch cut off by the kill was resent; every valid record is stored once
     assert stored(fresh_cluster) == summary.accepted + summary.duplicates
