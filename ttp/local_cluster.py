@@ -56,10 +56,10 @@ class Cluster:
 
     @property
     def settings(self) -> Settings:
-        return Settings(
-            home=self.home,
-            **{k[4:].lower(): v for k, v in self.env.items() if k.startswith("TTP_") and k != "TTP_HOME"},
-        )
+        fields: dict[str, Any] = {
+            k[4:].lower(): v for k, v in self.env.items() if k.startswith("TTP_") and k != "TTP_HOME"
+        }
+        return Settings.model_validate({"home": self.home, **fields})
 
     def start(self, *services: str) -> None:
         for service in services or START_ORDER:

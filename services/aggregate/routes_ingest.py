@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,7 +23,7 @@ from ttp.registry import Party
 router = APIRouter(prefix="/v1", tags=["delivery"])
 service_only = require_roles("service")
 
-_ERRORS = {
+_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request", "content": {"application/problem+json": {}}},
     403: {"description": "Caller is not a TTP service", "content": {"application/problem+json": {}}},
     409: {"description": "Batch id reused with other content, or store changed meanwhile",

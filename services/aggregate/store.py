@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -37,13 +37,13 @@ from services.aggregate.wire import (
 )
 
 CHUNK = 2000
-T = Trajectory.__table__
-M = Measurement.__table__
-G = GoalScore.__table__
-PP = PersonPseudonym.__table__
-P = Person.__table__
-B = TrajectoryBatch.__table__
-W = Withdrawal.__table__
+T = cast(Table, Trajectory.__table__)
+M = cast(Table, Measurement.__table__)
+G = cast(Table, GoalScore.__table__)
+PP = cast(Table, PersonPseudonym.__table__)
+P = cast(Table, Person.__table__)
+B = cast(Table, TrajectoryBatch.__table__)
+W = cast(Table, Withdrawal.__table__)
 
 
 class BatchConflict(Exception):

@@ -8,9 +8,9 @@ records by index, recordId and problem codes only (never a submitted value).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, and_, select
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, Table, and_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -36,7 +36,7 @@ class BatchReceipt(Base):
     receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
-R = BatchReceipt.__table__
+R = cast(Table, BatchReceipt.__table__)
 
 
 def save_receipt(engine: Engine, provider: str, batch_id: str, receipt: dict[str, Any]) -> None:
