@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -46,5 +46,4 @@ class TLSHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._tls is not None:
-            tls: dict[object, object] = dict(self._tls)
-            self.scope["extensions"] = {"tls": tls}
+            self.scope["extensions"] = {"tls": cast("dict[object, object]", self._tls)}
