@@ -28,12 +28,20 @@ BREAKDOWN_KEYS: tuple[str, ...] = (
     "gemeente", "pc4", "provider", "sector", "freelyAccessible", "hulpvorm", "ageBand", "informant",
 )
 
+#: ``suppressed`` is what third-party outputs show for every hidden cell: saying whether a
+#: cell was hidden for being small itself (primary) or to protect another (secondary) would
+#: tell the reader which hidden cells hold fewer than ``threshold`` trajectories. The
+#: ``suppressed-primary``/``-secondary`` values stay valid for internal diagnostics.
+#: ``too-few-responses``: the population is shown (``n``, ``responses``) but the value rests on
+#: fewer than ``threshold`` answers and is withheld.
 CellStatus = Literal[
     "ok",
+    "suppressed",
     "suppressed-primary",
     "suppressed-secondary",
     "not-yet-observable",
     "no-responses",
+    "too-few-responses",
 ]
 
 
@@ -73,3 +81,8 @@ class OutcomeTable(BaseModel):
     )
     cells: list[Cell]
     notes: list[str] = Field(default_factory=list)
+    rounding: int | None = Field(
+        default=None,
+        description="When set, every published count is rounded to a multiple of this base "
+        "(a disclosure audit then treats each count as the range it stands for)",
+    )
