@@ -60,11 +60,11 @@ _RC: dict[str, Any] = {
 #: Tick labels that fit under a bar; the full labels are in the table and the legend text.
 SHORT_TICKS: dict[str, dict[str, str]] = {
     "afnameProblematiek": {
-        "sterke-verbetering": "sterk +",
-        "matige-verbetering": "matig +",
+        "sterke-verbetering": "sterk\n+",
+        "matige-verbetering": "matig\n+",
         "stabilisatie": "stabiel",
-        "matige-verslechtering": "matig −",
-        "sterke-verslechtering": "sterk −",
+        "matige-verslechtering": "matig\n−",
+        "sterke-verslechtering": "sterk\n−",
     },
     "doelrealisatie": {"-1": "−1"},
 }
@@ -116,7 +116,8 @@ def _distribution_panel(
     if nat:
         ax.bar([i + width / 2 for i in x], nat, width, color=NATIONAL)
     ticks = SHORT_TICKS.get(indicator, {})
-    ax.set_xticks(x, [ticks.get(c, c) for c in categories])
+    ax.set_xticks(x, [ticks.get(c, c) for c in categories],
+                  fontsize=6.5 if any("\n" in t for t in ticks.values()) else None)
     ax.set_ylim(0, max([*own, *(nat or []), 0.05]) * 1.15)
     _share_axis(ax)
     if first:

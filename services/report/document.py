@@ -20,6 +20,7 @@ import logging
 from collections.abc import Iterable
 
 from services.report.figures import ReportInputs
+from services.report.labels import SPECS
 from services.report.schemas import (
     AnnotationOut,
     CellRef,
@@ -32,7 +33,7 @@ from ttp.outcomes import Cell, OutcomeTable
 
 log = logging.getLogger("ttp.report.document")
 
-SUPPRESSED = ("suppressed-primary", "suppressed-secondary")
+SUPPRESSED = ("suppressed", "suppressed-primary", "suppressed-secondary")
 
 CellKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
 
@@ -52,8 +53,11 @@ def cell_key(cell: Cell | CellRef) -> CellKey:
 
 
 def is_headline(cell: Cell) -> bool:
-    """A headline figure covers the whole provider: no breakdown other than the informant."""
-    return all(k in ("informant", "provider") for k in cell.breakdown)
+    """A headline figure covers the indicator's whole population at the provider (everyone, or
+    for 3.3 niet-vrij-toegankelijke hulp), per informant at most."""
+    rest = {k: v for k, v in cell.breakdown.items() if k not in ("informant", "provider")}
+    population = SPECS[cell.indicator].population if cell.indicator in SPECS else {}
+    return rest == population
 
 
 def shareable_problems(table: OutcomeTable, threshold: int) -> list[str]:
@@ -77,6 +81,10 @@ def shareable_problems(table: OutcomeTable, threshold: int) -> list[str]:
             problems.append(f"{where} is suppressed but carries figures")
         if cell.status == "ok" and cell.n is None:
             problems.append(f"{where} has a value without n")
+        if cell.status == "too-few-responses" and (
+            cell.value is not None or cell.distribution is not None
+        ):
+            problems.append(f"{where} withholds its value but carries it")
     return problems
 
 
@@ -123,6 +131,16 @@ def national_reference(
     )
 
 
+def _generic_suppression(table: OutcomeTable | None) -> OutcomeTable | None:
+    """A shareable table says only "suppressed": primary versus secondary would point at the
+    cells under the threshold. Aggregate already publishes it so; this holds for any source."""
+    if table is None or not any(c.status in SUPPRESSED[1:] for c in table.cells):
+        return table
+    cells = [c.model_copy(update={"status": "suppressed"}) if c.status in SUPPRESSED else c
+             for c in table.cells]
+    return table.model_copy(update={"cells": cells})
+
+
 def build_report(
     *,
     provider_agb: str,
@@ -139,8 +157,13 @@ def build_report(
         raise ReportNotFoundError(f"no figures for provider {provider_agb} in {period}")
     notes = list(current.notes)
 
+    rounding = getattr(current, "rounding", None)
+    if rounding:
+        notes.append(f"Aantallen zijn afgerond op veelvouden van {rounding}.")
+    tables = dict(inputs.tables)
     if variant == "deelbaar":
-        for p, table in inputs.tables.items():
+        tables = {p: _generic_suppression(t) for p, t in tables.items()}
+        for p, table in tables.items():
             problems = shareable_problems(table, threshold) if table is not None else []
             if problems:
                 log.error(
@@ -149,6 +172,7 @@ def build_report(
                 )
                 raise DisclosureViolationError(f"the shareable table of {p} shows small numbers")
 
+    shown = tables[period] or current
     national: dict[str, OutcomeTable | None] = {}
     for p, table in inputs.national.items():
         problems = shareable_problems(table, threshold) if table is not None else []
@@ -167,7 +191,7 @@ def build_report(
 
     trend: list[TrendPeriod] = []
     for p in inputs.periods:
-        table = inputs.tables.get(p)
+        table = tables.get(p)
         headline = [c for c in table.cells if is_headline(c)] if table is not None else []
         trend.append(
             TrendPeriod(
@@ -192,7 +216,7 @@ def build_report(
         trajectories=current.trajectories,
         withoutBsn=current.withoutBsn,
         notes=notes,
-        cells=list(current.cells),
+        cells=list(shown.cells),
         national=national_reference(
             national.get(period),
             inputs.own.get(period),

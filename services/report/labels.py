@@ -39,7 +39,10 @@ class IndicatorSpec:
     responses_label: str = "trajecten met een meting"
     caveat: str = ""
     distribution_title: str = "Verdeling van de antwoorden"
-    extra: dict[str, str] = field(default_factory=dict)
+    #: False when the categories are not answers worth a chart (3.2: new start yes/no).
+    show_distribution: bool = True
+    #: The population the indicator is defined for; its headline figure is this group's.
+    population: dict[str, str] = field(default_factory=dict)
 
 
 SPECS: dict[str, IndicatorSpec] = {
@@ -115,8 +118,10 @@ SPECS: dict[str, IndicatorSpec] = {
             ("volgensPlan6m", "Volgens plan beëindigd, binnen 6 maanden"),
             ("volgensPlan12m", "Volgens plan beëindigd, binnen 12 maanden"),
         ),
+        categories=(("geenNieuweStart", "Geen nieuwe start"), ("nieuweStart", "Nieuwe start")),
         responses_label="trajecten met afgelopen volgperiode",
         distribution_title="Cijfer per termijn",
+        show_distribution=False,
     ),
     "afnameProblematiek": IndicatorSpec(
         key="afnameProblematiek",
@@ -136,7 +141,8 @@ SPECS: dict[str, IndicatorSpec] = {
             ("matige-verslechtering", "Matige verslechtering"),
             ("sterke-verslechtering", "Sterke verslechtering"),
         ),
-        caveat="Alleen niet-vrij-toegankelijke hulp telt mee.",
+        caveat="In de grafiek: + verbetering, − verslechtering.",
+        population={"freelyAccessible": "false"},
     ),
     "doelrealisatie": IndicatorSpec(
         key="doelrealisatie",
@@ -144,11 +150,12 @@ SPECS: dict[str, IndicatorSpec] = {
         title="Doelrealisatie",
         definition=(
             "Mate waarin de overeengekomen doelen zijn gerealiseerd, overall en per doel: "
-            "−1 ongunstiger dan bij de start, 0 gelijk, 1 deels behaald, 2 behaald."
+            "−1 ongunstiger dan bij de start, 0 gelijk, 1 deels behaald, 2 behaald. Het cijfer is "
+            "het aandeel met score 1 of 2; per type informant."
         ),
-        value_label="Gemiddelde score (−1 tot 2)",
-        value_kind="mean",
-        scale=(-1.0, 2.0),
+        value_label="Aandeel doel (deels) behaald",
+        value_kind="share",
+        scale=(0.0, 1.0),
         categories=(
             ("-1", "−1 ongunstiger"),
             ("0", "0 gelijk"),
@@ -161,13 +168,10 @@ SPECS: dict[str, IndicatorSpec] = {
 
 assert tuple(SPECS) == INDICATORS, "every indicator of the basisset needs a spec, in order"
 
-#: Breakdown dimensions shown as splits in the documents, in reading order.
-SPLIT_DIMENSIONS: tuple[tuple[str, str], ...] = (
-    ("sector", "Sector"),
-    ("freelyAccessible", "Toegang"),
-    ("hulpvorm", "Hulpvorm"),
-    ("ageBand", "Leeftijd bij einde"),
-)
+#: The care-type hierarchy of the breakdowns: access, then sector, then hulpvorm.
+CARE_DIMENSIONS: tuple[str, ...] = ("freelyAccessible", "sector", "hulpvorm")
+CARE_HEADING = "Soort hulp"
+AGE_HEADING = "Leeftijd bij einde"
 
 CODE_LABELS: dict[str, dict[str, str]] = {
     "sector": {
@@ -176,8 +180,8 @@ CODE_LABELS: dict[str, dict[str, str]] = {
         "jeugdreclassering": "Jeugdreclassering",
     },
     "freelyAccessible": {
-        "true": "Vrij toegankelijk",
         "false": "Niet vrij toegankelijk",
+        "true": "Vrij toegankelijk",
     },
     "hulpvorm": {
         "01": "Wijk-/buurtteam",
@@ -194,22 +198,20 @@ CODE_LABELS: dict[str, dict[str, str]] = {
 
 INFORMANT_ORDER: tuple[str, ...] = ("jeugdige", "ouder")
 
+#: Why a figure is absent. The shareable variant never says whether a hidden cell was small
+#: itself or hidden to protect another: that would point at the small ones.
 STATUS_LABELS: dict[str, str] = {
     "ok": "",
-    "suppressed-primary": "afgeschermd (klein aantal)",
-    "suppressed-secondary": "afgeschermd (ter bescherming)",
+    "suppressed": "afgeschermd",
+    "suppressed-primary": "afgeschermd",
+    "suppressed-secondary": "afgeschermd",
     "not-yet-observable": "nog niet waarneembaar",
     "no-responses": "geen metingen",
+    "too-few-responses": "te weinig metingen",
 }
 
 #: The same, short enough for a table column; the reading guide explains them.
-STATUS_SHORT: dict[str, str] = {
-    "ok": "",
-    "suppressed-primary": "klein aantal",
-    "suppressed-secondary": "afgeschermd",
-    "not-yet-observable": "nog niet bekend",
-    "no-responses": "geen metingen",
-}
+STATUS_SHORT: dict[str, str] = {**STATUS_LABELS, "not-yet-observable": "nog niet bekend"}
 
 #: The four questions of the quality conversation (NJi / SEJN), as annotation fields.
 QUESTIONS: tuple[tuple[str, str], ...] = (
@@ -348,15 +350,20 @@ READING_GUIDE: tuple[tuple[str, str], ...] = (
     ("Niet getoond", "Het landelijke cijfer is weggelaten omdat er te weinig trajecten van andere "
      "aanbieders in zitten: het verschil met het eigen cijfer zou iets over die cliënten "
      "prijsgeven."),
-    ("Klein aantal", "Deelbare versie: minder dan {threshold} trajecten, daarom afgeschermd."),
-    ("Afgeschermd", "Deelbare versie: afgeschermd zodat een klein aantal niet uit totalen of "
-     "andere cijfers is terug te rekenen."),
+    ("Afgeschermd", "Deelbare versie: een groep met minder dan {threshold} trajecten, of een groep "
+     "die is afgeschermd zodat zo'n klein aantal niet uit totalen of andere cijfers is terug te "
+     "rekenen. Welke van de twee het is, staat er bewust niet bij."),
+    ("Te weinig metingen", "Deelbare versie: de groep is groot genoeg, maar het cijfer zou op "
+     "minder dan {threshold} metingen rusten en staat er daarom niet."),
     ("Nog niet bekend", "Geen nieuwe start (3.2) is pas bekend als de volgperiode voorbij is."),
     ("Geen metingen", "Er is in deze groep geen enkele meting aangeleverd."),
     ("Zonder BSN", "Trajecten zonder BSN zijn gekoppeld op geslacht, geboortedatum, postcode, "
      "startdatum en hulpvorm. Dat koppelt minder goed; vooral 3.2 kan daardoor te gunstig uitvallen."),
-    ("Uitsplitsingen", "Per gemeente, per postcodegebied en combinaties van kenmerken staan in de "
-     "CSV- en JSON-versie van deze rapportage."),
+    ("Soort hulp", "Toegang (vrij of niet vrij toegankelijk), daarbinnen sector en daarbinnen "
+     "hulpvorm, volgens de codes van de Beleidsinformatie Jeugd. Groepen zonder trajecten en "
+     "afgeschermde groepen zonder getoonde onderverdeling staan niet in de tabellen."),
+    ("Uitsplitsingen", "Alle cijfers, ook per gemeente, staan in de CSV- en JSON-versie van deze "
+     "rapportage."),
     ("Volgorde", "Groepen staan in de volgorde van de CBS-codelijsten, nooit op uitkomst."),
 )
 
@@ -366,3 +373,10 @@ SPLITS_PENDING = (
     "De uitsplitsing naar soort hulp en leeftijd heeft in dit halfjaar nog geen cijfers "
     "({status}); zie de ontwikkeling over eerdere halfjaren hierboven."
 )
+
+HIDDEN_GROUPS = (
+    "Groepen zonder trajecten en afgeschermde groepen zonder getoonde onderverdeling staan niet "
+    "in de tabel."
+)
+
+HULPVORM_DROPPED = "De uitsplitsing naar hulpvorm is te groot voor deze pagina en staat in de CSV."

@@ -97,6 +97,12 @@ def _styles() -> dict[str, ParagraphStyle]:
     }
 
 
+@functools.cache
+def _indented(level: int) -> ParagraphStyle:
+    """Split-table labels: sector under access, hulpvorm under sector."""
+    return ParagraphStyle(f"cell-{level}", parent=_styles()["cell"], leftIndent=9 * level)
+
+
 def _p(text: str, style: str = "base") -> Paragraph:
     return Paragraph(text, _styles()[style])
 
@@ -219,7 +225,7 @@ def _summary(view: ReportView) -> list[Flowable]:
         title = f"<b>{ind.spec.number} {_e(ind.spec.title)}</b>"
         if not ind.series:
             rows.append((title, ind, None))
-        for j, s in enumerate(ind.series[:3]):
+        for j, s in enumerate(ind.summary_series):
             sub = "" if s.label == "Alle trajecten" else f"<br/><font color='#6B6B6B'>{_e(s.label)}</font>"
             rows.append(((title if j == 0 else "") + sub, ind, s))
     questions = "<br/>".join(f"{i}. {_e(q)}" for i, (_, q) in enumerate(labels.QUESTIONS, 1))
@@ -261,7 +267,8 @@ def _splits_table(ind: IndicatorView) -> Table:
             style += [("SPAN", (0, len(data) - 1), (-1, len(data) - 1)),
                       ("BACKGROUND", (0, len(data) - 1), (-1, len(data) - 1), colors.HexColor("#F4F4F4"))]
             previous = row.dimension
-        line: list[Any] = [_p(_e(row.label), "cell")]
+        label = _e(row.label) if row.level < 2 else f"<font color='#444444'>{_e(row.label)}</font>"
+        line: list[Any] = [Paragraph(label, _indented(row.level))]
         for own, nat in row.cells:
             figure = f"<b>{_e(own.short)}</b>" if own.is_figure else \
                 f"<font name='DejaVuSans-Oblique' color='#6B6B6B'>{_e(own.short)}</font>"
@@ -334,7 +341,9 @@ def _indicator(view: ReportView, ind: IndicatorView) -> list[Flowable]:
     elif ind.splits:
         out += [_p("Naar soort hulp en leeftijd", "h3"), _splits_table(ind),
                 _p(f"Respons als percentage van n; * respons onder {int(labels.LOW_RESPONSE * 100)}%. "
-                   "Landelijk: hetzelfde cijfer over alle aanbieders.", "small")]
+                   "Landelijk: hetzelfde cijfer over alle aanbieders."
+                   + (" " + labels.HIDDEN_GROUPS if ind.hidden_groups else "")
+                   + (" " + labels.HULPVORM_DROPPED if ind.hulpvorm_dropped else ""), "small")]
     out += [Spacer(1, 5), _annotation(ind, view.doc.providerName)]
     return out
 

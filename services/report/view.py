@@ -5,9 +5,9 @@ This module decides, once for both formats, what each indicator section shows:
 
 * the headline series (whole provider, per informant or sub-figure), each with
   n, response coverage and the national reference beside it;
-* splits by care type (sector, access, hulpvorm) and age band, one column
-  group per series; cross-tabulations, gemeente and PC4 splits stay in the
-  JSON and CSV, which hold everything;
+* splits by care type (access, within it sector, within that hulpvorm) and age
+  band, one column group per informant; gemeente splits stay in the JSON and
+  CSV, which hold everything;
 * the trend of each series over the last periods;
 * the provider's annotation.
 
@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 from services.report.document import CellKey, cell_key, is_headline
 from services.report.labels import (
+    AGE_HEADING,
+    CARE_DIMENSIONS,
+    CARE_HEADING,
     CODE_LABELS,
     INFORMANT_ORDER,
     LOW_RESPONSE,
     SPECS,
-    SPLIT_DIMENSIONS,
     STATUS_SHORT,
     IndicatorSpec,
     code_label,
@@ -41,6 +43,8 @@ from ttp.periods import AGE_BANDS
 #: At most this many series get a line in the trend chart / a distribution panel.
 MAX_TREND_SERIES = 3
 MAX_DISTRIBUTION_PANELS = 2
+#: Beyond this many split rows the hulpvorm level is left to the CSV.
+MAX_SPLIT_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,11 @@ class Series:
 
 @dataclass(frozen=True)
 class SplitRow:
+    """One group of a split table; ``level`` indents sector under access, hulpvorm under sector."""
+
     dimension: str
     label: str
+    level: int
     cells: list[tuple[Shown, Shown]]
 
 
@@ -142,6 +149,10 @@ class IndicatorView:
     splits: list[SplitRow]
     annotation: AnnotationOut | None
     anchor: str
+    #: Groups left out of the split table because they are suppressed (shareable variant).
+    hidden_groups: int = 0
+    #: True when the hulpvorm level was left out to keep the section on one page.
+    hulpvorm_dropped: bool = False
 
     @property
     def low_response(self) -> bool:
@@ -153,11 +164,23 @@ class IndicatorView:
         return any(own.is_figure for row in self.splits for own, _ in row.cells)
 
     @property
+    def summary_series(self) -> list[Series]:
+        """The series of the main sub-figure (3.2: CBS window; 3.4: overall), per informant."""
+        if not self.series:
+            return []
+        main = self.series[0].key[1]
+        return [s for s in self.series if s.key[1] == main]
+
+    @property
     def trend_series(self) -> list[Series]:
-        return self.series[:MAX_TREND_SERIES]
+        """Per informant where the indicator has informants; else the first sub-figures."""
+        main = self.summary_series
+        return (main if len(main) > 1 else self.series)[:MAX_TREND_SERIES]
 
     @property
     def distribution_series(self) -> list[Series]:
+        if not self.spec.show_distribution:
+            return []
         return [s for s in self.series if s.distribution][:MAX_DISTRIBUTION_PANELS]
 
 
@@ -200,6 +223,65 @@ def _informant_rank(informant: str | None) -> int:
     return (
         INFORMANT_ORDER.index(informant) if informant in INFORMANT_ORDER else len(INFORMANT_ORDER)
     )
+
+
+Path = tuple[tuple[str, str], ...]
+
+
+def _splits(
+    cells: list[Cell], spec: IndicatorSpec, national: _Reference
+) -> tuple[list[SplitRow], list[str | None], int, bool]:
+    """The split table of one indicator: care-type tree and age bands.
+
+    A group is listed when it has trajectories (intern) or shows figures (deelbaar),
+    and so is every group above it in the tree; suppressed groups with nothing shown
+    below them are counted instead of listed. Deep trees lose their hulpvorm level
+    (the CSV keeps it) so a section still fits one page.
+    """
+    by_path: dict[tuple[str, Path], dict[str | None, Cell]] = {}
+    base = set(spec.population)
+    for cell in cells:
+        rest = {k: v for k, v in cell.breakdown.items()
+                if k not in ("informant", "provider") and k not in base}
+        if not rest:
+            continue
+        path: Path
+        if set(rest) == {"ageBand"}:
+            heading, path = AGE_HEADING, (("ageBand", rest["ageBand"]),)
+        elif set(rest) <= set(CARE_DIMENSIONS):
+            heading = CARE_HEADING
+            path = tuple((d, cell.breakdown[d]) for d in CARE_DIMENSIONS if d in rest)
+        else:
+            continue  # gemeente, PC4 and other cross-tabulations: CSV and JSON only
+        by_path.setdefault((heading, path), {})[cell.breakdown.get("informant")] = cell
+
+    def informative(group: dict[str | None, Cell]) -> bool:
+        return any(c.n not in (None, 0) for c in group.values())
+
+    shown = {key for key, group in by_path.items() if informative(group)}
+    for heading, leaf in list(shown):
+        shown.update((heading, leaf[:i]) for i in range(1, len(leaf)) if (heading, leaf[:i]) in by_path)
+    hidden = sum(1 for key, group in by_path.items() if key not in shown and any(
+        c.status.startswith("suppressed") for c in group.values()))
+    dropped = len(shown) > MAX_SPLIT_ROWS and any(len(p) >= 3 for _, p in shown)
+    if dropped:
+        shown = {(h, p) for h, p in shown if len(p) < 3}
+
+    informants = sorted({i for key in shown for i in by_path[key]}, key=_informant_rank)
+    headings = (CARE_HEADING, AGE_HEADING)
+    rows: list[SplitRow] = []
+    for heading, row_path in sorted(shown, key=lambda hp: (
+            headings.index(hp[0]), [_code_order(d, c) for d, c in hp[1]])):
+        group = by_path[(heading, row_path)]
+        pairs: list[tuple[Shown, Shown]] = []
+        for informant in informants:
+            own = group.get(informant)
+            nat = (national.shown(cell_key(own), spec.key) if own is not None
+                   else Shown(None, spec.key))
+            pairs.append((Shown(own, spec.key), nat))
+        dim, code = row_path[-1]
+        rows.append(SplitRow(heading, code_label(dim, code), len(row_path) - 1, pairs))
+    return rows, informants, hidden, dropped
 
 
 def _code_order(dimension: str, code: str) -> tuple[int, str]:
@@ -250,32 +332,9 @@ def build_view(doc: ReportDocument) -> ReportView:
             series.append(s)
 
         main_variant = series[0].key[1] if series else None
-        rows: dict[tuple[str, str], dict[str | None, Cell]] = {}
-        dims = [d for d, _ in SPLIT_DIMENSIONS]
-        for cell in cells:
-            if cell.variant != main_variant:
-                continue
-            keys = [k for k in cell.breakdown if k not in ("informant", "provider")]
-            if len(keys) != 1 or keys[0] not in dims:
-                continue
-            rows.setdefault((keys[0], cell.breakdown[keys[0]]), {})[
-                cell.breakdown.get("informant")
-            ] = cell
-        informants = sorted({i for by in rows.values() for i in by}, key=_informant_rank)
-        splits: list[SplitRow] = []
-        for dim, code in sorted(rows, key=lambda dc: (dims.index(dc[0]), _code_order(*dc))):
-            by_informant = rows[(dim, code)]
-            pairs: list[tuple[Shown, Shown]] = []
-            for informant in informants:
-                own = by_informant.get(informant)
-                nat = (
-                    national.shown(cell_key(own), indicator)
-                    if own is not None
-                    else Shown(None, indicator)
-                )
-                pairs.append((Shown(own, indicator), nat))
-            splits.append(SplitRow(dict(SPLIT_DIMENSIONS)[dim], code_label(dim, code), pairs))
-
+        splits, informants, hidden, dropped = _splits(
+            [c for c in cells if c.variant == main_variant], SPECS[indicator], national
+        )
         views.append(
             IndicatorView(
                 spec=SPECS[indicator],
@@ -284,6 +343,8 @@ def build_view(doc: ReportDocument) -> ReportView:
                     code_label("informant", i) if i else "Alle trajecten" for i in informants
                 ],
                 splits=splits,
+                hidden_groups=hidden,
+                hulpvorm_dropped=dropped,
                 annotation=annotations.get(indicator),
                 anchor=f"indicator-{indicator}",
             )

@@ -1,186 +1,206 @@
 """Outcome tables built by hand for the report tests, in the OutcomeTable contract.
 
 The report service must not depend on aggregate's implementation, so these
-tables come from a small, independent computation over synthetic trajectories:
-every cell is counted from the same rows, so margins add up the way they do in
-aggregate's output, and the shareable variant is suppressed (primary and a
-simple secondary rule) so the report's own checks have realistic input.
+tables come from a small, independent computation over synthetic trajectories,
+shaped the way aggregate publishes them:
+
+* care type is hierarchical: access, access x sector, access x sector x
+  hulpvorm, each over the whole code-list grid (empty groups included);
+* the intern table adds age bands and gemeenten; the shareable one does not;
+* answer indicators are per informant (jeugdige, ouder), with ``n`` the whole
+  population and ``responses`` that informant's answers; 3.3 exists only for
+  niet-vrij-toegankelijke hulp; 3.2 has six windows;
+* third-party tables hide every group under the threshold (zero included) and
+  one sibling where a single one is hidden, all as status ``suppressed``, and
+  withhold values resting on fewer answers than the threshold.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ttp.outcomes import Cell, OutcomeTable, Scope
 
 GENERATED_AT = dt.datetime(2026, 7, 20, 9, 30, tzinfo=dt.UTC)
-DIMENSIONS = ("sector", "freelyAccessible", "hulpvorm", "ageBand")
+ACCESS = ("false", "true")
+SECTORS = ("jeugdhulp", "jeugdbescherming", "jeugdreclassering")
+HULPVORMEN = ("01", "02", "03", "04", "11", "12", "13", "14")
+BANDS = ("0-3", "4-11", "12-15", "16-17", "18-23")
+GEMEENTEN = ("GM0363", "GM0599")
+INFORMANTS = ("jeugdige", "ouder")
 CHANGE = ("sterke-verbetering", "matige-verbetering", "stabilisatie", "matige-verslechtering",
           "sterke-verslechtering")
+WINDOWS = ("volgendHalfjaar", "6m", "12m")
 
 
 @dataclass
 class Trajectory:
+    access: str
     sector: str
-    freely: bool
     hulpvorm: str
-    age_band: str
+    band: str
+    gemeente: str
     reason: str
-    informants: tuple[str, ...]
-    answers: dict[str, dict[str, object]] = field(default_factory=dict)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
     no_new_start: dict[str, bool] = field(default_factory=dict)
 
-    def dims(self) -> dict[str, str]:
-        return {"sector": self.sector, "freelyAccessible": str(self.freely).lower(),
-                "hulpvorm": self.hulpvorm, "ageBand": self.age_band}
 
-
-def trajectories(count: int, seed: int, response_rate: float = 0.6) -> list[Trajectory]:
-    """Synthetic ended trajectories of one provider in one period."""
+def trajectories(count: int, seed: int, response_rate: float = 0.6,
+                 offered: int | None = 4) -> list[Trajectory]:
+    """Synthetic ended trajectories of one provider (offering ``offered`` hulpvormen) or, with
+    ``offered=None``, of the whole country."""
     rnd = random.Random(seed)
+    weights = [2, 8, 3, 2, 2, 1, 0.3, 0.7]
+    if offered is not None:
+        keep = set(random.Random(7).sample(range(len(HULPVORMEN)), offered))
+        weights = [w if i in keep else 0 for i, w in enumerate(weights)]
     out: list[Trajectory] = []
     for _ in range(count):
-        age_band = rnd.choices(["0-3", "4-11", "12-15", "16-17", "18-23"], [1, 4, 4, 3, 1])[0]
-        informants = {"0-3": ("ouder",), "4-11": ("ouder",), "12-15": ("jeugdige", "ouder")}.get(
-            age_band, ("jeugdige",))
+        band = rnd.choices(BANDS, [1, 4, 4, 3, 1])[0]
+        informants = {"0-3": ("ouder",), "4-11": ("ouder",), "12-15": INFORMANTS}.get(
+            band, ("jeugdige",))
         t = Trajectory(
-            sector=rnd.choices(["jeugdhulp", "jeugdbescherming", "jeugdreclassering"], [8, 2, 1])[0],
-            freely=rnd.random() < 0.3,
-            hulpvorm=rnd.choices(["01", "02", "03", "04", "11", "12", "13", "14"],
-                                 [2, 8, 3, 2, 2, 1, 0.3, 0.7])[0],
-            age_band=age_band,
+            access="true" if rnd.random() < 0.3 else "false",
+            sector=rnd.choices(SECTORS, [8, 2, 1])[0],
+            hulpvorm=rnd.choices(HULPVORMEN, weights)[0],
+            band=band,
+            gemeente=rnd.choices(GEMEENTEN, [3, 1])[0],
             reason=rnd.choices(["01", "02", "03", "04", "05"], [12, 3, 2, 1, 1])[0],
-            informants=informants,
         )
         for informant in informants:
             if rnd.random() < response_rate:
+                goals = [rnd.choices([-1, 0, 1, 2], [1, 2, 4, 5])[0] for _ in range(rnd.randint(1, 3))]
                 t.answers[informant] = {
                     "satisfaction": min(10, max(1, round(rnd.gauss(7.3, 1.5)))),
                     "withoutHelp": rnd.choices([1, 2, 3, 4], [1, 3, 4, 3])[0],
-                    "problemChange": None if t.freely else rnd.choices(CHANGE, [3, 4, 3, 1, 0.5])[0],
+                    "problemChange": None if t.access == "true" else rnd.choices(CHANGE, [3, 4, 3, 1, 0.5])[0],
                     "goal": rnd.choices([-1, 0, 1, 2], [1, 2, 4, 5])[0],
+                    "goals": goals,
                 }
-        for window, p in (("volgendHalfjaar", 0.82), ("6m", 0.86), ("12m", 0.78),
-                          ("volgensPlan6m", 0.9)):
+        for window, p in (("volgendHalfjaar", 0.82), ("6m", 0.86), ("12m", 0.78)):
             t.no_new_start[window] = rnd.random() < p
         out.append(t)
     return out
 
 
-def _groups(rows: list[Trajectory]) -> Iterable[tuple[dict[str, str], list[Trajectory]]]:
+def _groups(rows: list[Trajectory], intern: bool) -> Iterable[tuple[dict[str, str], list[Trajectory]]]:
+    """Every population of the table, over the full grid of the code lists."""
     yield {}, rows
-    for dim in DIMENSIONS:
-        by: dict[str, list[Trajectory]] = {}
-        for t in rows:
-            by.setdefault(t.dims()[dim], []).append(t)
-        for code in sorted(by):
-            yield {dim: code}, by[code]
+    for f in ACCESS:
+        yield {"freelyAccessible": f}, [t for t in rows if t.access == f]
+        for s in SECTORS:
+            yield ({"freelyAccessible": f, "sector": s},
+                   [t for t in rows if (t.access, t.sector) == (f, s)])
+            for h in HULPVORMEN:
+                yield ({"freelyAccessible": f, "sector": s, "hulpvorm": h},
+                       [t for t in rows if (t.access, t.sector, t.hulpvorm) == (f, s, h)])
+    if intern:
+        for b in BANDS:
+            yield {"ageBand": b}, [t for t in rows if t.band == b]
+        for g in GEMEENTEN:
+            yield {"gemeente": g}, [t for t in rows if t.gemeente == g]
 
 
-def _mean(answers: list[object]) -> float:
-    return sum(int(str(a)) for a in answers) / len(answers)
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
-def _cell(indicator: str, breakdown: dict[str, str], n: int, responses: int | None,
-          value: float | None,
-          distribution: dict[str, int] | None, variant: str | None = None,
-          status: str | None = None) -> Cell:
-    if status is None:
-        status = "ok" if responses or n == 0 else "no-responses"
+def _cell(indicator: str, variant: str | None, breakdown: dict[str, str], n: int, responses: int,
+          value: float | None, distribution: dict[str, int] | None) -> Cell:
+    status = "ok" if responses else "no-responses"
     return Cell(indicator=indicator, variant=variant, breakdown=breakdown, n=n, responses=responses,
                 value=value if status == "ok" else None, distribution=distribution,
-                status=status)
+                status=status)  # type: ignore[arg-type]
 
 
-def _answer_cells(indicator: str, rows: list[Trajectory], per_informant: bool,
-                  pick: Callable[[dict[str, object]], object | None],
-                  categories: list[str], value: Callable[[list[object]], float],
-                  variant: str | None = None,
-                  population: Callable[[Trajectory], bool] = lambda t: True) -> list[Cell]:
-    cells: list[Cell] = []
-    for breakdown, group in _groups([t for t in rows if population(t)]):
-        informants: list[str | None] = ["jeugdige", "ouder"] if per_informant else [None]
-        for informant in informants:
-            if informant is None:
-                members = group
-                answers = [pick(a) for t in members for a in list(t.answers.values())[:1]]
-            else:
-                members = [t for t in group if informant in t.informants]
-                answers = [pick(t.answers[informant]) for t in members if informant in t.answers]
-            answers = [a for a in answers if a is not None]
-            if informant is not None and not members:
-                continue
-            dist = {c: sum(1 for a in answers if str(a) == c) for c in categories}
-            bd = dict(breakdown, **({"informant": informant} if informant else {}))
-            cells.append(_cell(indicator, bd, len(members), len(answers),
-                               value(answers) if answers else None, dist, variant))
-    return cells
+def population_cells(breakdown: dict[str, str], group: list[Trajectory],
+                     observable: bool) -> list[Cell]:
+    """Every indicator figure of one population, unprotected."""
+    n = len(group)
+    out: list[Cell] = []
+    reasons = {r: sum(1 for t in group if t.reason == r) for r in ("01", "02", "03", "04", "05")}
+    out.append(_cell("uitval", None, breakdown, n, n, _share(reasons["03"], n), reasons))
+    for window in WINDOWS:
+        for variant, members in ((window, group),
+                                 (f"volgensPlan{window[0].upper()}{window[1:]}",
+                                  [t for t in group if t.reason == "01"])):
+            kept = sum(1 for t in members if t.no_new_start[window])
+            cell = _cell("geenNieuweStart", variant, breakdown, n, len(members),
+                         _share(kept, len(members)),
+                         {"geenNieuweStart": kept, "nieuweStart": len(members) - kept})
+            if not observable and cell.status == "ok":
+                cell.status, cell.value, cell.distribution = "not-yet-observable", None, None
+            out.append(cell)
+    individual = breakdown.get("freelyAccessible") == "false"
+    for informant in INFORMANTS:
+        b = {**breakdown, "informant": informant}
+        answers = [t.answers[informant] for t in group if informant in t.answers]
+        sat = {str(k): sum(1 for a in answers if a["satisfaction"] == k) for k in range(1, 11)}
+        mean = round(sum(int(k) * v for k, v in sat.items()) / len(answers), 2) if answers else None
+        out.append(_cell("tevredenheid", None, b, n, len(answers), mean, sat))
+        wh = {str(k): sum(1 for a in answers if a["withoutHelp"] == k) for k in range(1, 5)}
+        out.append(_cell("zonderHulpVerder", None, b, n, len(answers),
+                         _share(wh["3"] + wh["4"], len(answers)), wh))
+        if individual:
+            pc = {k: sum(1 for a in answers if a["problemChange"] == k) for k in CHANGE}
+            resp = sum(pc.values())
+            out.append(_cell("afnameProblematiek", None, b, n, resp,
+                             _share(pc[CHANGE[0]] + pc[CHANGE[1]], resp), pc))
+        goal = {str(k): sum(1 for a in answers if a["goal"] == k) for k in (-1, 0, 1, 2)}
+        out.append(_cell("doelrealisatie", "overall", b, n, len(answers),
+                         _share(goal["1"] + goal["2"], len(answers)), goal))
+        goals = {str(k): sum(a["goals"].count(k) for a in answers) for k in (-1, 0, 1, 2)}
+        out.append(_cell("doelrealisatie", "perDoel", b, n, len(answers),
+                         _share(goals["1"] + goals["2"], sum(goals.values())), goals))
+    return out
 
 
-def intern_cells(rows: list[Trajectory], observable: bool = True) -> list[Cell]:
-    """Every indicator of the basisset over ``rows``, unsuppressed."""
-    cells: list[Cell] = []
-    for breakdown, group in _groups(rows):
-        dist = {c: sum(1 for t in group if t.reason == c) for c in ("01", "02", "03", "04", "05")}
-        cells.append(_cell("uitval", breakdown, len(group), len(group),
-                           dist["03"] / len(group), dist))
-    cells += _answer_cells("tevredenheid", rows, True, lambda a: a["satisfaction"],
-                           [str(i) for i in range(1, 11)], _mean)
-    cells += _answer_cells("zonderHulpVerder", rows, True, lambda a: a["withoutHelp"],
-                           ["1", "2", "3", "4"],
-                           lambda xs: sum(1 for x in xs if x in (3, 4)) / len(xs))
-    for window in ("volgendHalfjaar", "6m", "12m", "volgensPlan6m"):
-        for breakdown, group in _groups(rows):
-            if window != "volgendHalfjaar" and breakdown:
-                continue
-            members = [t for t in group if t.reason == "01"] if window.startswith("volgensPlan") \
-                else group
-            if observable:
-                ok = sum(1 for t in members if t.no_new_start[window])
-                cells.append(_cell("geenNieuweStart", breakdown, len(members), len(members),
-                                   ok / len(members) if members else None, None, window))
-            else:
-                cells.append(_cell("geenNieuweStart", breakdown, len(members), None, None, None,
-                                   window, status="not-yet-observable"))
-    cells += _answer_cells("afnameProblematiek", rows, False, lambda a: a["problemChange"],
-                           list(CHANGE), lambda xs: sum(1 for x in xs if x in CHANGE[:2]) / len(xs),
-                           population=lambda t: not t.freely)
-    for variant in ("overall", "perDoel"):
-        cells += [c for c in _answer_cells(
-            "doelrealisatie", rows, False, lambda a: a["goal"], ["-1", "0", "1", "2"], _mean, variant)
-            if variant == "overall" or not c.breakdown]
-    return cells
+def table_cells(rows: list[Trajectory], *, intern: bool, observable: bool = True) -> list[Cell]:
+    return [c for breakdown, group in _groups(rows, intern)
+            for c in population_cells(breakdown, group, observable)]
 
 
-def suppress(cells: list[Cell], threshold: int) -> list[Cell]:
-    """Primary suppression below ``threshold`` and one complementary cell per dimension group."""
+def _hide(c: Cell) -> None:
+    c.status = "suppressed"
+    c.n = c.responses = None
+    c.value = None
+    c.distribution = None
+
+
+def _population(c: Cell) -> tuple[tuple[str, str], ...]:
+    """The population of a cell, care dimensions in hierarchy order (parent = key[:-1])."""
+    order = ("freelyAccessible", "sector", "hulpvorm", "ageBand", "gemeente")
+    return tuple((k, c.breakdown[k]) for k in order if k in c.breakdown)
+
+
+def protect(cells: list[Cell], threshold: int) -> list[Cell]:
+    """Third-party protection: small groups (zero included) hidden with one complementary
+    sibling, all reported as ``suppressed``; values on too few answers withheld."""
     out = [c.model_copy(deep=True) for c in cells]
-
-    def hide(c: Cell, status: str) -> None:
-        c.status = status  # type: ignore[assignment]
-        c.n = c.responses = None
-        c.value = None
-        c.distribution = None
-
+    populations: dict[tuple[tuple[str, str], ...], int] = {}
     for c in out:
-        if c.n is not None and 0 < c.n < threshold:
-            hide(c, "suppressed-primary")
-    groups: dict[tuple[object, ...], list[Cell]] = {}
-    for c in out:
-        dims = [k for k in c.breakdown if k != "informant"]
-        if len(dims) == 1:
-            key = (c.indicator, c.variant, c.breakdown.get("informant"), dims[0])
-            groups.setdefault(key, []).append(c)
-    for members in groups.values():
-        hidden = [c for c in members if c.status == "suppressed-primary"]
-        if len(hidden) == 1:
-            rest = sorted((c for c in members if c.n is not None), key=lambda c: c.n or 0)
+        populations[_population(c)] = c.n or 0
+    hidden = {k for k, n in populations.items() if n < threshold}
+    siblings: dict[tuple[tuple[str, str], ...], list[tuple[tuple[str, str], ...]]] = {}
+    for key in populations:
+        if key:
+            care = key[-1][0] in ("freelyAccessible", "sector", "hulpvorm")
+            siblings.setdefault(key[:-1] if care else (("*", key[-1][0]),), []).append(key)
+    for members in siblings.values():
+        small = [k for k in members if k in hidden and populations[k] > 0]
+        if len(small) == 1:
+            rest = sorted((k for k in members if k not in hidden), key=lambda k: populations[k])
             if rest:
-                hide(rest[0], "suppressed-secondary")
+                hidden.add(rest[0])
+    for c in out:
+        if _population(c) in hidden:
+            _hide(c)
+        elif c.status == "ok" and c.responses is not None and c.responses < threshold:
+            c.status, c.value, c.distribution = "too-few-responses", None, None  # type: ignore[assignment]
     return out
 
 
@@ -189,22 +209,27 @@ def provider_tables(agb: str, period: str, *, count: int = 160, seed: int = 1,
                     response_rate: float = 0.6) -> tuple[OutcomeTable, OutcomeTable]:
     """The intern and deelbaar table of one provider and period."""
     rows = trajectories(count, seed, response_rate)
-    cells = intern_cells(rows, observable)
-    common: dict[str, Any] = dict(period=period, scope=Scope(kind="provider", code=agb), threshold=threshold,
-                  generatedAt=GENERATED_AT, withoutBsn=count // 20)
-    intern = OutcomeTable(variant="intern", trajectories=count, cells=cells, **common)
-    deelbaar = OutcomeTable(variant="deelbaar", trajectories=count if count >= threshold else None,
-                            cells=suppress(cells, threshold), **common)
+    common: dict[str, Any] = dict(period=period, scope=Scope(kind="provider", code=agb),
+                                  threshold=threshold, generatedAt=GENERATED_AT)
+    intern = OutcomeTable(variant="intern", trajectories=count, withoutBsn=count // 20,
+                          cells=table_cells(rows, intern=True, observable=observable), **common)
+    shown = count >= threshold
+    deelbaar = OutcomeTable(
+        variant="deelbaar", trajectories=count if shown else None,
+        withoutBsn=count // 20 if shown else None,
+        cells=protect(table_cells(rows, intern=False, observable=observable), threshold), **common)
     return intern, deelbaar
 
 
 def national_table(period: str, *, seed: int = 99, count: int = 6000, threshold: int = 10,
                    observable: bool = True) -> OutcomeTable:
-    rows = trajectories(count, seed, 0.45)
+    rows = trajectories(count, seed, 0.45, offered=None)
+    cells = [c for c in table_cells(rows, intern=True, observable=observable)
+             if "gemeente" not in c.breakdown]
     return OutcomeTable(
         period=period, scope=Scope(kind="national"), variant="feed", threshold=threshold,
         generatedAt=GENERATED_AT, trajectories=count, withoutBsn=count // 25,
-        cells=suppress(intern_cells(rows, observable), threshold),
+        cells=protect(cells, threshold),
     )
 
 
@@ -216,8 +241,8 @@ class FakeFigures:
         self.national: dict[str, OutcomeTable] = {}
         self.calls = 0
 
-    def add_provider(self, agb: str, period: str, **kwargs: object) -> tuple[OutcomeTable, OutcomeTable]:
-        intern, deelbaar = provider_tables(agb, period, **kwargs)  # type: ignore[arg-type]
+    def add_provider(self, agb: str, period: str, **kwargs: Any) -> tuple[OutcomeTable, OutcomeTable]:
+        intern, deelbaar = provider_tables(agb, period, **kwargs)
         self.provider[(agb, period, "intern")] = intern
         self.provider[(agb, period, "deelbaar")] = deelbaar
         return intern, deelbaar

@@ -57,20 +57,32 @@ def test_deelbaar_variant_has_no_cell_under_the_threshold() -> None:
         assert cell.n is None or cell.n == 0 or cell.n >= THRESHOLD, cell
         if cell.status.startswith("suppressed"):
             assert (cell.n, cell.responses, cell.value, cell.distribution) == (None,) * 4
+        if cell.status == "too-few-responses":
+            assert cell.value is None and cell.distribution is None
     statuses = {c.status for c in doc.cells}
-    assert {"suppressed-primary", "suppressed-secondary"} <= statuses
+    assert {"suppressed", "too-few-responses", "ok"} <= statuses
     # every cell small in the intern table is hidden in the shareable one
     intern = {cell_key(c): c for c in fake.provider[(AGB, PERIOD, "intern")].cells}
     for cell in doc.cells:
         small = intern[cell_key(cell)].n
         if small is not None and 0 < small < THRESHOLD:
-            assert cell.status == "suppressed-primary"
+            assert cell.status == "suppressed"
+
+
+def test_deelbaar_never_says_which_hidden_cells_are_the_small_ones() -> None:
+    fake = standard_figures(AGB, PERIOD)
+    table = fake.provider[(AGB, PERIOD, "deelbaar")]
+    hidden = [c for c in table.cells if c.status == "suppressed"]
+    hidden[0].status = "suppressed-primary"
+    hidden[1].status = "suppressed-secondary"
+    doc = build(fake, "deelbaar")
+    assert not {"suppressed-primary", "suppressed-secondary"} & {c.status for c in doc.cells}
 
 
 def test_a_shareable_table_with_a_small_cell_is_refused_not_patched() -> None:
     fake = standard_figures(AGB, PERIOD)
     table = fake.provider[(AGB, PERIOD, "deelbaar")]
-    hidden = next(c for c in table.cells if c.status == "suppressed-primary")
+    hidden = next(c for c in table.cells if c.status == "suppressed")
     hidden.status, hidden.n, hidden.responses, hidden.value = "ok", 4, 3, 7.0
     with pytest.raises(DisclosureViolationError):
         build(fake, "deelbaar")
@@ -82,8 +94,13 @@ def test_a_suppressed_cell_carrying_its_value_is_refused() -> None:
     fake = standard_figures(AGB, PERIOD)
     previous = trend_periods(PERIOD)[0]
     table = fake.provider[(AGB, previous, "deelbaar")]
-    hidden = next(c for c in table.cells if c.status == "suppressed-secondary")
+    hidden = next(c for c in table.cells if c.status == "suppressed")
     hidden.value = 0.5
+    with pytest.raises(DisclosureViolationError):
+        build(fake, "deelbaar")
+    hidden.value = None
+    withheld = next(c for c in table.cells if c.status == "too-few-responses")
+    withheld.value = 6.5
     with pytest.raises(DisclosureViolationError):
         build(fake, "deelbaar")
 
@@ -120,7 +137,7 @@ def test_national_reference_needs_enough_trajectories_of_other_providers() -> No
 def test_national_cell_dominated_by_the_provider_is_withheld_in_both_variants() -> None:
     fake = standard_figures(AGB, PERIOD)
     intern = fake.provider[(AGB, PERIOD, "intern")]
-    mine = next(c for c in intern.cells if c.breakdown == {"hulpvorm": "02"}
+    mine = next(c for c in intern.cells if c.breakdown == {"freelyAccessible": "true"}
                 and c.indicator == "uitval")
     national = fake.national[PERIOD]
     nat = next(c for c in national.cells if cell_key(c) == cell_key(mine))
@@ -150,4 +167,11 @@ def test_missing_period_and_missing_trend_periods() -> None:
     doc = build(fake, "intern")
     assert [t.period for t in doc.trend] == list(trend_periods(PERIOD))
     assert [t.available for t in doc.trend] == [True, False, True, True]
-    assert all(set(c.breakdown) <= {"informant"} for t in doc.trend for c in t.cells)
+    assert all(set(c.breakdown) - {"informant"} in (set(), {"freelyAccessible"})
+               for t in doc.trend for c in t.cells)
+    # 3.3 is defined for niet-vrij-toegankelijke hulp only: that group is its headline
+    afname = [c for c in doc.trend[-1].cells if c.indicator == "afnameProblematiek"]
+    assert [c.breakdown for c in afname] == [
+        {"freelyAccessible": "false", "informant": "jeugdige"},
+        {"freelyAccessible": "false", "informant": "ouder"},
+    ]
