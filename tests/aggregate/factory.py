@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -139,3 +140,54 @@ def synthetic_rows(
             bsn_known=rec["bsn"] != "999999999", measurements=ms,
         ))
     return out
+
+
+#: A few care types with rough national frequencies (sector, free access, hulpvorm, weight).
+CARE_MIX: tuple[tuple[str, bool, str, float], ...] = (
+    ("jeugdhulp", True, "01", 22), ("jeugdhulp", True, "02", 12), ("jeugdhulp", False, "02", 30),
+    ("jeugdhulp", False, "04", 12), ("jeugdhulp", False, "11", 6), ("jeugdhulp", False, "12", 4),
+    ("jeugdbescherming", False, "04", 6), ("jeugdreclassering", False, "04", 3),
+    ("jeugdhulp", False, "13", 1),
+)
+
+
+def dense_rows(count: int, *, seed: int, period: str, pc4s: dict[str, Sequence[str]],
+               providers: Sequence[str] = ("98000001", "98000002", "98000003", "98000004"),
+               restart_share: float = 0.2) -> list[Row]:
+    """Many trajectories in a few gemeenten and PC4 areas: realistic cell sizes in a small store.
+
+    Some people start again after their trajectory (at any provider), so 3.2 has
+    new starts to find; about half have no measurement at all.
+    """
+    from ttp.periods import period_bounds
+
+    rng = random.Random(seed)
+    first, last = period_bounds(period)
+    places = [(g, p) for g, ps in pc4s.items() for p in ps]
+    weights = [w for *_, w in CARE_MIX]
+    rows: list[Row] = []
+    for i in range(count):
+        gemeente, pc4 = rng.choice(places)
+        sector, free, hulpvorm, _ = rng.choices(CARE_MIX, weights=weights)[0]
+        age = rng.randint(12 if sector == "jeugdreclassering" else 0, 17)
+        end = first + dt.timedelta(days=rng.randint(0, (last - first).days))
+        reason = rng.choices(("01", "02", "03", "04", "05"), weights=(64, 14, 9, 4, 9))[0]
+        measurements = []
+        if rng.random() < 0.5:
+            informants = ["ouder"] if age < 12 else ["jeugdige"] if age >= 16 else ["jeugdige", "ouder"]
+            for who in informants:
+                measurements.append(M(
+                    who, satisfaction=rng.randint(3, 10), without_help=rng.randint(1, 4),
+                    problem_change=None if free else rng.choice(
+                        ("sterke-verbetering", "matige-verbetering", "stabilisatie")),
+                    goal_overall=None if free else rng.choice((-1, 0, 1, 2)),
+                ))
+        rows.append(Row(f"d{seed}-{i}", 10_000 * seed + i, end, provider=rng.choice(providers),
+                        gemeente=gemeente, pc4=pc4, age=age, sector=sector, free=free,
+                        hulpvorm=hulpvorm, reason=reason, measurements=measurements))
+        if rng.random() < restart_share:
+            start = end + dt.timedelta(days=rng.randint(1, 300))
+            rows.append(Row(f"d{seed}-{i}-r", 10_000 * seed + i, start + dt.timedelta(days=90),
+                            start=start, provider=rng.choice(providers), gemeente=gemeente, pc4=pc4,
+                            age=min(age + 1, 23), sector=sector, free=free, hulpvorm=hulpvorm))
+    return rows
