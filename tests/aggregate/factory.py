@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -151,7 +151,7 @@ CARE_MIX: tuple[tuple[str, bool, str, float], ...] = (
 )
 
 
-def dense_rows(count: int, *, seed: int, period: str, pc4s: dict[str, Sequence[str]],
+def dense_rows(count: int, *, seed: int, period: str, pc4s: Mapping[str, Sequence[str]],
                providers: Sequence[str] = ("98000001", "98000002", "98000003", "98000004"),
                restart_share: float = 0.2) -> list[Row]:
     """Many trajectories in a few gemeenten and PC4 areas: realistic cell sizes in a small store.
