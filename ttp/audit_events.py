@@ -17,6 +17,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "record-accepted",
     "record-corrected",
     "record-rejected",
+    "batch-received",
     "consent-withdrawn",
     "feed-read",
     "report-read",
@@ -44,8 +45,11 @@ class AuditEvent(BaseModel):
 class AuditSink(Protocol):
     """Where a service writes its audit events; durable once ``append`` returns."""
 
-    async def append(self, events: list[AuditEvent]) -> dict[str, Any]:
-        """Append events in order; returns the log's receipt (leaf indexes, checkpoint, proofs)."""
+    async def append(self, events: list[AuditEvent], *, proofs: str = "all") -> dict[str, Any]:
+        """Append events in order; returns the log's receipt (leaf indexes, checkpoint, proofs).
+
+        ``proofs="last"`` asks for the inclusion proof of the last event only.
+        """
         ...
 
     def append_soon(self, events: list[AuditEvent]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -32,7 +33,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False},
+            json_serializer=_json_dumps, json_deserializer=orjson.loads, **kwargs,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -47,7 +51,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **kwargs)
+
+
+def _json_dumps(value: Any) -> str:
+    """JSON columns (receipts, batch outcomes) are written with orjson: they are on the hot path."""
+    return orjson.dumps(value).decode()
 
 
 def alembic_config(service: str, url: str) -> Config:

@@ -9,7 +9,7 @@ providers hold their receipts instead.
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from anyio import to_thread
@@ -55,6 +55,11 @@ class AppendRequest(BaseModel):
     """One batch of events from one service call."""
 
     events: list[AuditEvent] = Field(min_length=1, max_length=MAX_EVENTS)
+    proofs: Literal["all", "last"] = Field(
+        default="all",
+        description="Inclusion proofs in the receipt: one per event, or only for the last event "
+        "(a batch summary entry), which keeps receipts of large batches small",
+    )
 
 
 def _json(doc: Any, status: int = 200) -> Response:
@@ -108,7 +113,7 @@ async def append_entries(request: Request, party: Service) -> Response:
         raise Problem(400, "Some events are not valid; nothing was appended.", invalid_params=problems)
     audit_log: AuditLog = request.app.state.audit_log
     try:
-        receipt = await audit_log.append(body.events, party.oin)
+        receipt = await audit_log.append(body.events, party.oin, proofs=body.proofs)
     except SQLAlchemyError as exc:
         raise UNAVAILABLE from exc
     return _json(receipt, 201 if receipt["appended"] else 200)

@@ -40,18 +40,30 @@ class AuditLog:
             lock = self._locks[loop] = asyncio.Lock()
         return lock
 
-    async def append(self, events: list[AuditEvent], recorded_by: str) -> dict[str, Any]:
-        """Append durably; returns the receipt (see ``ttp.audit_client`` for its shape)."""
+    async def append(self, events: list[AuditEvent], recorded_by: str, *, proofs: str = "all") -> dict[str, Any]:
+        """Append durably; returns the receipt (see ``ttp.audit_client`` for its shape).
+
+        ``proofs="last"`` proves only the last event (a batch's summary entry).
+        """
         async with self._lock():
             result = await to_thread.run_sync(self.store.append, events, recorded_by)
-        return await to_thread.run_sync(self._receipt, result)
+        return await to_thread.run_sync(self._receipt, result, proofs == "last")
 
-    def _receipt(self, result: AppendResult) -> dict[str, Any]:
+    def _receipt(self, result: AppendResult, last_only: bool = False) -> dict[str, Any]:
+        if last_only:
+            last = AppendResult.only_last(result)
+            return receipt_document(result, self.store.proofs(last), proved=last)
         return receipt_document(result, self.store.proofs(result))
 
 
-def receipt_document(result: AppendResult, proofs: list[list[bytes]]) -> dict[str, Any]:
-    """The JSON receipt of one append; each distinct hash is base64-encoded once."""
+def receipt_document(
+    result: AppendResult, proofs: list[list[bytes]], proved: AppendResult | None = None
+) -> dict[str, Any]:
+    """The JSON receipt of one append; each distinct hash is base64-encoded once.
+
+    ``proved`` names the leaves ``proofs`` belong to when they are not all of them.
+    """
+    proved = proved or result
     encoded: dict[bytes, str] = {}
 
     def b64(h: bytes) -> str:
@@ -71,7 +83,7 @@ def receipt_document(result: AppendResult, proofs: list[list[bytes]]) -> dict[st
             {"leafIndex": i, "treeSize": size, "leafHash": b64(h), "timestamp": ts,
              "hashes": [b64(p) for p in proof]}
             for i, h, ts, proof in zip(
-                result.leaf_indexes, result.leaf_hashes, result.timestamps, proofs, strict=True)
+                proved.leaf_indexes, proved.leaf_hashes, proved.timestamps, proofs, strict=True)
         ],
     }
 
@@ -84,8 +96,8 @@ class LocalAuditSink:
         self.own_oin = own_oin
         self.background = BackgroundAppender(self.append)
 
-    async def append(self, events: list[AuditEvent]) -> dict[str, Any]:
-        return await self.audit_log.append(events, self.own_oin)
+    async def append(self, events: list[AuditEvent], *, proofs: str = "all") -> dict[str, Any]:
+        return await self.audit_log.append(events, self.own_oin, proofs=proofs)
 
     def append_soon(self, events: list[AuditEvent]) -> None:
         self.background.submit(events)

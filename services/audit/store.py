@@ -21,6 +21,7 @@ The methods here are synchronous and meant to run in a worker thread.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -114,6 +115,14 @@ class AppendResult:
     levels: Levels | None
     #: The size before this append: leaves at or above it are new.
     first_new: int
+
+    @staticmethod
+    def only_last(result: AppendResult) -> AppendResult:
+        """The same append narrowed to its last event, for a receipt that proves one leaf."""
+        return dataclasses.replace(
+            result, leaf_indexes=result.leaf_indexes[-1:], leaf_hashes=result.leaf_hashes[-1:],
+            timestamps=result.timestamps[-1:],
+        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ entries by their idempotency keys, so nothing is lost and nothing counts twice.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,7 @@ def _audit_events(
             rec = v.record
             content_hash = row["contentHash"]
             events.append(
-                AuditEvent(
+                AuditEvent.model_construct(
                     kind=kind, actorOin=party.oin,
                     subject={
                         "provider": agb, "recordId": rid, "contentHash": content_hash,
@@ -70,7 +71,7 @@ def _audit_events(
     for problem in rejected:
         codes = sorted({p.code for p in problem.problems})
         events.append(
-            AuditEvent(
+            AuditEvent.model_construct(
                 kind="record-rejected", actorOin=party.oin,
                 subject={
                     "provider": agb, "recordId": problem.recordId, "batchId": batch_id,
@@ -80,6 +81,28 @@ def _audit_events(
             )
         )
     return events
+
+
+def batch_summary(
+    party: Party, batch_id: str, rows: list[dict[str, Any]], counts: ReceiptCounts, entries: int
+) -> AuditEvent:
+    """The batch's own log entry, last of its append: the one the receipt proves.
+
+    Its ``recordsDigest`` (SHA-256 over the batch's recordId and content hash
+    pairs, in batch order) lets the provider show which content the proven
+    entry stands for; the record entries before it carry the detail.
+    """
+    h = hashlib.sha256()
+    for row in rows:
+        h.update(f"{row['recordId']}\x00{row['contentHash']}\n".encode())
+    digest = h.hexdigest()
+    agb = party.agb or ""
+    return AuditEvent.model_construct(
+        kind="batch-received", actorOin=party.oin,
+        subject={"provider": agb, "batchId": batch_id, "counts": counts.model_dump(), "entries": entries,
+                 "recordsDigest": digest},
+        idempotencyKey=f"batch-received:{agb}:{batch_id}:{digest}",
+    )
 
 
 async def process_batch(
@@ -124,26 +147,38 @@ async def process_batch(
         )
     rejected.sort(key=lambda p: p.index)
 
-    events = _audit_events(party, batch_id, valid, rows, outcome, rejected)
-    audit_receipt: dict[str, Any] | None = None
-    if events:
-        try:
-            audit_receipt = await up.audit.append(events)
-        except Exception as exc:
-            log.warning("audit append failed", extra={"error_type": type(exc).__name__})
-            raise Unavailable("audit") from exc
-    if valid:
-        await post_json(up.aggregate, "aggregate", f"/trajectory-batches/{agb}/{batch_id}/commit", {})
-
     counts = ReceiptCounts(
         received=len(records), accepted=len(outcome["accepted"]), duplicates=len(outcome["duplicates"]),
         corrections=len(outcome["corrections"]), rejected=len(rejected),
     )
+    events = _audit_events(party, batch_id, valid, rows, outcome, rejected)
+    events.append(batch_summary(party, batch_id, rows, counts, len(events)))
+    try:
+        audit_receipt = await up.audit.append(events, proofs="last")
+    except Exception as exc:
+        log.warning("audit append failed", extra={"error_type": type(exc).__name__})
+        raise Unavailable("audit") from exc
+    if valid:
+        await post_json(up.aggregate, "aggregate", f"/trajectory-batches/{agb}/{batch_id}/commit", {})
+
     metrics.count_records("accepted", counts.accepted)
     metrics.count_records("duplicate", counts.duplicates)
     metrics.count_records("correction", counts.corrections)
     metrics.count_records("rejected", counts.rejected)
     return Receipt(
         batchId=batch_id, provider=agb, receivedAt=received_at, status=batch_status(counts),
-        counts=counts, rejected=rejected, audit=audit_receipt,
+        counts=counts, rejected=rejected, audit=receipt_audit(audit_receipt),
     )
+
+
+def receipt_audit(audit: dict[str, Any]) -> dict[str, Any]:
+    """The audit part of a receipt: where the batch's entries are and the proof of its summary entry."""
+    indexes: list[int] = audit["leafIndexes"]
+    return {
+        "batchEntry": indexes[-1],
+        "recordEntries": indexes[:-1],
+        "treeSize": audit["treeSize"],
+        "rootHash": audit["rootHash"],
+        "checkpoint": audit["checkpoint"],
+        "inclusionProof": audit["inclusionProofs"][-1],
+    }

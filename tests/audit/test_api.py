@@ -265,3 +265,21 @@ def test_openapi_documents_the_endpoints(audit_app: FastAPI) -> None:
               "/audit/proofs/consistency", "/audit/consent-report"):
         assert p in paths
     assert "post" in paths["/audit/entries"] and "get" in paths["/audit/entries"]
+
+
+def test_append_with_proof_of_the_last_event_only(audit_app_db: FastAPI, dev_pki: Path, public_key: Any) -> None:
+    """A big ingest batch asks for one proof (its summary entry), not one per record."""
+    evs = events(40, "summary")
+    res = party_client(audit_app_db, dev_pki, "service-ingest").post(
+        "/v1/audit/entries", json={**body(evs), "proofs": "last"})
+    assert res.status_code == 201
+    receipt = res.json()
+    assert receipt["leafIndexes"] == list(range(40))
+    assert [p["leafIndex"] for p in receipt["inclusionProofs"]] == [39]
+    check = verify_receipt(receipt, public_key)
+    assert list(check.leaves) == [39]
+    stored = {e.index: e.body for e in store_of(audit_app_db).iter_entries(40)}
+    assert base64.b64decode(receipt["inclusionProofs"][0]["leafHash"]) == leaf_hash(stored[39])
+    bad = party_client(audit_app_db, dev_pki, "service-ingest").post(
+        "/v1/audit/entries", json={**body(evs), "proofs": "some"})
+    assert bad.status_code == 400

@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from services.aggregate.models import Measurement, Trajectory
+from services.audit.checkpoint import load_public_key
 from tests.helpers.cluster import Cluster
 from tests.helpers.records import generated, make_bsn, valid_record
+from ttp.audit_verify import verify_receipt
 
 
 def store_count(cluster: Cluster, provider: str | None = None) -> int:
@@ -46,7 +48,15 @@ def test_generated_batch_lands_in_store(cluster: Cluster) -> None:
     with cluster.client("provider-98000002") as c:
         again = c.get("/batches/gen-1")
     assert again.status_code == 200 and again.json()["counts"] == counts
-    assert receipt["audit"]["leafIndexes"]
+    # ... and the batch's entries are in the audit log: the proof verifies against the signed checkpoint
+    audit = receipt["audit"]
+    assert len(audit["recordEntries"]) == counts["accepted"] + counts["rejected"]
+    check = verify_receipt(
+        {"checkpoint": audit["checkpoint"], "treeSize": audit["treeSize"], "rootHash": audit["rootHash"],
+         "inclusionProofs": [audit["inclusionProof"]]},
+        load_public_key(cluster.home / "pki" / "audit-log.pub"),
+    )
+    assert audit["batchEntry"] in check.leaves
 
 
 def test_records_without_measurements_are_counted(cluster: Cluster) -> None:
