@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from services.aggregate.bulk_insert import bulk_insert
 from services.aggregate.models import (
     GoalScore,
     Measurement,
@@ -309,8 +310,9 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
                         "goal_index": i, "score": score,
                     })
         for table, rows in ((T, t_rows), (M, m_rows), (G, g_rows)):
-            for chunk in _chunks(rows):
-                conn.execute(insert(table), list(chunk))
+            if rows:
+                columns = list(rows[0])
+                bulk_insert(conn, table.name, columns, [tuple(r[c] for c in columns) for r in rows])
         if periods:
             _mark_dirty(conn, periods)
         committed = outcome.model_copy(update={"state": "committed"})
