@@ -9,8 +9,10 @@ committed is simply prepared again.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -45,6 +47,32 @@ PP = cast(Table, PersonPseudonym.__table__)
 P = cast(Table, Person.__table__)
 B = cast(Table, TrajectoryBatch.__table__)
 W = cast(Table, Withdrawal.__table__)
+
+
+class _PreparedCache:
+    """The last few prepared batches, already validated, so commit need not parse them again.
+
+    Only an optimisation: after a restart commit parses the staged payload
+    from the database, which is the source of truth.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._items: collections.OrderedDict[tuple[str, str, str], PrepareRequest] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, digest: str, req: PrepareRequest) -> None:
+        with self._lock:
+            self._items[(req.providerAgb, req.batchId, digest)] = req
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def pop(self, provider: str, batch_id: str, digest: str) -> PrepareRequest | None:
+        with self._lock:
+            return self._items.pop((provider, batch_id, digest), None)
+
+
+PREPARED = _PreparedCache()
 
 
 class BatchConflict(Exception):
@@ -218,6 +246,7 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime, raw: bytes | 
             corrections=corrections, refused=list(refused.values()),
         )
         payload = raw if raw is not None else req.model_dump_json().encode()
+        PREPARED.put(digest, req)
         values = {
             "payload_hash": digest, "state": "prepared", "outcome": outcome.model_dump(mode="json"),
             "payload": payload, "created_at": now, "committed_at": None,
@@ -260,7 +289,7 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
     """Apply a prepared batch in one transaction; a committed batch is returned as it was."""
     with engine.begin() as conn:
         row = conn.execute(
-            select(B.c.state, B.c.outcome, B.c.payload).where(
+            select(B.c.state, B.c.outcome, B.c.payload, B.c.payload_hash).where(
                 and_(B.c.provider_agb == provider, B.c.batch_id == batch_id)
             )
         ).first()
@@ -273,7 +302,9 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
             # Serialise commits of one provider so a concurrent batch cannot slip between check and write.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (provider,))
         wanted = set(outcome.accepted) | set(outcome.corrections)
-        staged = PrepareRequest.model_validate_json(row.payload or b"{}")
+        staged = PREPARED.pop(provider, batch_id, row.payload_hash) or PrepareRequest.model_validate_json(
+            row.payload or b"{}"
+        )
         trajectories = [t for t in staged.trajectories if t.recordId in wanted]
         live = _live_hashes(conn, provider, [t.recordId for t in trajectories])
         accepted = set(outcome.accepted)
