@@ -68,7 +68,9 @@ def batches_by_provider(records: list[dict[str, Any]], size: int) -> list[tuple[
     return [b for group in itertools.zip_longest(*per_provider) for b in group if b is not None]
 
 
-async def _submit(cluster: Cluster, batches: list[tuple[str, list[dict[str, Any]]]], clients: int) -> int:
+async def _submit(
+    cluster: Cluster, batches: list[tuple[str, list[dict[str, Any]]]], clients: int, prefix: str = "bench"
+) -> int:
     pki = cluster.home / "pki"
     contexts = {agb: client_context(pki, f"provider-{agb}") for agb in {a for a, _ in batches}}
     queue: asyncio.Queue[tuple[int, str, list[dict[str, Any]]]] = asyncio.Queue()
@@ -83,7 +85,7 @@ async def _submit(cluster: Cluster, batches: list[tuple[str, list[dict[str, Any]
         try:
             while not queue.empty():
                 i, agb, recs = queue.get_nowait()
-                body = orjson.dumps({"batchId": f"bench-{i:06d}", "records": recs})
+                body = orjson.dumps({"batchId": f"{prefix}-{i:06d}", "records": recs})
                 for _attempt in range(50):
                     r = await conns[agb].post("/batches", content=body, headers={"content-type": "application/json"})
                     if r.status_code in (429, 503):
@@ -201,7 +203,7 @@ def run_ingest_bench(
         try:
             cluster.start()
             warm = synthetic_records(200, seed + 1000)
-            asyncio.run(_submit(cluster, batches_by_provider(warm, 200), 1))
+            asyncio.run(_submit(cluster, batches_by_provider(warm, 200), 1, "warm-up"))
             started = time.perf_counter()
             accepted = asyncio.run(_submit(cluster, batches, clients))
             seconds = time.perf_counter() - started
