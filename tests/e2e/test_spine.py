@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import ssl
 from typing import Any
@@ -162,3 +163,36 @@ def test_downstream_killed_then_resend_counts_exactly_once(cluster: Cluster, vic
     again = post(cluster, "provider-98000001", f"kill-{victim}", records).json()
     assert again["counts"]["accepted"] == 50
     assert store_count(cluster, "98000001") == before + 50
+
+
+def test_consent_withdrawal_removes_rows_and_blocks_resend_without_new_basis(cluster: Cluster) -> None:
+    rng = random.Random(77)
+    bsn = make_bsn(rng)
+    first = valid_record("wd-1", provider="98000003", bsn=bsn)
+    second = valid_record("wd-2", provider="98000003", bsn=bsn, trajectoryId="T-wd-2")
+    other = valid_record("wd-3", provider="98000003", bsn=make_bsn(rng))
+    assert post(cluster, "provider-98000003", "wd-a", [first, second, other]).json()["counts"]["accepted"] == 3
+    before = store_count(cluster, "98000003")
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    with cluster.client("provider-98000003") as c:
+        resp = c.post("/consent-withdrawals", json={"bsn": bsn, "withdrawnOn": yesterday})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        # another provider's withdrawal for the same person removes nothing of provider 3
+        other_provider = cluster.client("provider-98000004").post(
+            "/consent-withdrawals", json={"bsn": other["bsn"], "withdrawnOn": yesterday})
+    assert body["removed"] == 2 and sorted(body["recordIds"]) == ["wd-1", "wd-2"]
+    assert body["audit"]["leafIndexes"]
+    assert other_provider.json()["removed"] == 0
+    assert store_count(cluster, "98000003") == before - 2
+    # the same record again, under the withdrawn consent: refused, per record
+    again = post(cluster, "provider-98000003", "wd-b", [first]).json()
+    assert again["counts"]["rejected"] == 1
+    assert again["rejected"][0]["problems"][0]["code"] == "consent-withdrawn"
+    # with consent given after the withdrawal, or under a legal obligation, it may come back
+    renewed = dict(first, consent={"givenBy": "beide", "givenOn": dt.date.today().isoformat()})
+    legal = dict(second, legalBasis="wettelijke-verplichting", consent=None)
+    legal.pop("consent")
+    back = post(cluster, "provider-98000003", "wd-c", [renewed, legal]).json()
+    assert back["counts"]["accepted"] == 2, back
+    assert store_count(cluster, "98000003") == before
