@@ -53,6 +53,8 @@ OC = cast(Table, OutcomeCell.__table__)
 PD = cast(Table, PeriodDomain.__table__)
 RC = cast(Table, ReleasedCell.__table__)
 CHUNK = 5000
+#: ``released_seq`` of a period whose figures no third party has seen yet.
+NEVER = -1
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -80,7 +82,7 @@ def mark_dirty(conn: Connection, periods: Iterable[str]) -> None:
         return
     upsert = _upsert(conn)
     for period in wanted:
-        stmt = upsert(AP).values(period=period, dirty_seq=1, computed_seq=0, released_seq=0)
+        stmt = upsert(AP).values(period=period, dirty_seq=1, computed_seq=0, released_seq=NEVER)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=["period"], set_={"dirty_seq": AP.c.dirty_seq + 1},
         ))
@@ -264,7 +266,7 @@ def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime
         conn.execute(insert(PD), domain_rows[start : start + CHUNK])
     upsert = _upsert(conn)
     stmt = upsert(AP).values(period=period, dirty_seq=dirty_seq, computed_seq=dirty_seq,
-                             computed_at=now, observed_on=now.date(), released_seq=0)
+                             computed_at=now, observed_on=now.date(), released_seq=NEVER)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=["period"],
         set_={"computed_seq": dirty_seq, "computed_at": now, "observed_on": now.date()},
@@ -305,25 +307,29 @@ def recompute_stale(engine: Engine, protection: Protection) -> list[str]:
     return done
 
 
-def release(engine: Engine, period: str) -> None:
-    """Record the current disclosure pattern as seen by a third party (kept on later recomputes)."""
-    with engine.begin() as conn:
-        state = period_state(conn, period)
-        if state is None or state.released_seq >= state.computed_seq:
-            return
-        rows = conn.execute(
-            select(OC.c.cell_key, OC.c.suppressed, OC.c.withheld).where(and_(
-                OC.c.period == period, (OC.c.suppressed.is_(True)) | (OC.c.withheld != 0),
-            ))
-        ).all()
-        existing = {k: (s, w) for k, s, w in conn.execute(
-            select(RC.c.cell_key, RC.c.suppressed, RC.c.withheld).where(RC.c.period == period))}
-        merged: dict[str, tuple[bool, int]] = dict(existing)
-        for key, s, w in rows:
-            old_s, old_w = merged.get(key, (False, 0))
-            merged[key] = (bool(old_s or s), int(old_w) | int(w))
-        conn.execute(delete(RC).where(RC.c.period == period))
-        values = [{"period": period, "cell_key": k, "suppressed": s, "withheld": w} for k, (s, w) in merged.items()]
-        for start in range(0, len(values), CHUNK):
-            conn.execute(insert(RC), values[start : start + CHUNK])
-        conn.execute(update(AP).where(AP.c.period == period).values(released_seq=state.computed_seq))
+def release(conn: Connection, period: str) -> None:
+    """Record the current disclosure pattern as seen by a third party (kept on later recomputes).
+
+    Call it in the transaction that reads the figures served, so the pattern
+    recorded is the one shown.
+    """
+    state = period_state(conn, period)
+    if state is None or state.released_seq >= state.computed_seq:
+        return
+    rows = conn.execute(
+        select(OC.c.cell_key, OC.c.suppressed, OC.c.withheld).where(and_(
+            OC.c.period == period, (OC.c.suppressed.is_(True)) | (OC.c.withheld != 0),
+        ))
+    ).all()
+    merged: dict[str, tuple[bool, int]] = {
+        k: (bool(s), int(w)) for k, s, w in conn.execute(
+            select(RC.c.cell_key, RC.c.suppressed, RC.c.withheld).where(RC.c.period == period))
+    }
+    for key, s, w in rows:
+        old_s, old_w = merged.get(key, (False, 0))
+        merged[key] = (bool(old_s or s), old_w | int(w))
+    conn.execute(delete(RC).where(RC.c.period == period))
+    values = [{"period": period, "cell_key": k, "suppressed": s, "withheld": w} for k, (s, w) in merged.items()]
+    for start in range(0, len(values), CHUNK):
+        conn.execute(insert(RC), values[start : start + CHUNK])
+    conn.execute(update(AP).where(AP.c.period == period).values(released_seq=state.computed_seq))

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
 from services.aggregate.disclosure import Protection
 from services.aggregate.feeds import (
@@ -119,13 +120,27 @@ def serve_table(engine: Engine, period: str, output: Output, protection: Protect
     assert state is not None
     key = (period, output, state.computed_seq, state.computed_at, today)
     table = cache.get(key)
-    if table is None:
-        with engine.connect() as conn:
-            table = build_table(conn, period, output, threshold=protection.threshold, as_of=today,
-                                generated_at=state.computed_at or dt.datetime.now(dt.UTC))
-        cache.put(key, table)
-    if output.third_party:
-        release(engine, period)
+    if table is not None and (not output.third_party or state.released_seq >= state.computed_seq):
+        return table
+    for attempt in range(3):
+        try:
+            # One transaction: the pattern recorded as released is the one read and served.
+            with engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    state = period_state(conn, period)
+                    assert state is not None
+                    if output.third_party:
+                        release(conn, period)
+                    table = build_table(conn, period, output, threshold=protection.threshold, as_of=today,
+                                        generated_at=state.computed_at or dt.datetime.now(dt.UTC))
+            break
+        except OperationalError:  # a recompute stored the period meanwhile: read again
+            if attempt == 2:
+                raise
+    assert table is not None and state is not None
+    cache.put((period, output, state.computed_seq, state.computed_at, today), table)
     return table
 
 
