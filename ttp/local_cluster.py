@@ -97,13 +97,18 @@ class Cluster:
         proc.wait(timeout=30)
 
     def stop(self) -> None:
-        for proc in self.procs.values():
+        """Stop in reverse start order: callers first, the audit log last, so queued
+        audit events still have somewhere to go while the others shut down."""
+        for service in reversed(START_ORDER):
+            proc = self.procs.pop(service, None)
+            if proc is None:
+                continue
             proc.terminate()
-        for proc in self.procs.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(timeout=5)
         self.procs.clear()
 
     def destroy(self) -> None:

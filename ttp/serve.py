@@ -40,6 +40,7 @@ def uvicorn_config(service: str, settings: Settings | None = None, *, workers: i
         server_header=False,
         proxy_headers=False,
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=5,
         workers=workers,
     )
 

@@ -178,9 +178,9 @@ def test_consent_withdrawal_removes_rows_and_blocks_resend_without_new_basis(clu
         resp = c.post("/consent-withdrawals", json={"bsn": bsn, "withdrawnOn": yesterday})
         assert resp.status_code == 200, resp.text
         body = resp.json()
-        # another provider's withdrawal for the same person removes nothing of provider 3
-        other_provider = cluster.client("provider-98000004").post(
-            "/consent-withdrawals", json={"bsn": other["bsn"], "withdrawnOn": yesterday})
+    # another provider's withdrawal for the same person removes nothing of provider 3
+    with cluster.client("provider-98000004") as c4:
+        other_provider = c4.post("/consent-withdrawals", json={"bsn": other["bsn"], "withdrawnOn": yesterday})
     assert body["removed"] == 2 and sorted(body["recordIds"]) == ["wd-1", "wd-2"]
     assert body["audit"]["leafIndexes"]
     assert other_provider.json()["removed"] == 0
