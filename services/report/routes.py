@@ -240,7 +240,7 @@ async def put_annotations(
             "\x1e".join(a.model_dump_json(exclude={"updatedAt"}) for a in items).encode()
         ).hexdigest()
         return [AuditEvent(kind="annotation-changed", actorOin=party.oin, subject={
-            "providerId": providerId, "period": period, "indicators": changed,
+            "provider": providerId, "period": period, "indicators": changed,
             "contentHash": digest,
         })]
 
@@ -299,7 +299,7 @@ async def put_share(
             return []
         return [AuditEvent(
             kind="share-granted", actorOin=party.oin,
-            subject={"providerId": providerId, "period": period, "variant": "deelbaar",
+            subject={"provider": providerId, "period": period, "variant": "deelbaar",
                      "gemeenteCode": gemeenteCode},
             idempotencyKey=f"share-granted:{providerId}:{period}:{gemeenteCode}:"
                            f"{row['granted_at'].isoformat()}",
@@ -332,7 +332,7 @@ async def delete_share(
             return []
         return [AuditEvent(
             kind="share-revoked", actorOin=party.oin,
-            subject={"providerId": providerId, "period": period, "variant": "deelbaar",
+            subject={"provider": providerId, "period": period, "variant": "deelbaar",
                      "gemeenteCode": gemeenteCode},
             idempotencyKey=f"share-revoked:{providerId}:{period}:{gemeenteCode}:{now.isoformat()}",
         )]
@@ -574,7 +574,7 @@ async def _disclose(request: Request, doc: ReportDocument, gemeente: str) -> Non
 def _audit_read(request: Request, party: Party, doc: ReportDocument, fmt: str, access: str) -> None:
     request.app.state.audit_sink.append_soon([AuditEvent(
         kind="report-read", actorOin=party.oin,
-        subject={"providerId": doc.providerId, "period": doc.period, "variant": doc.variant,
+        subject={"provider": doc.providerId, "period": doc.period, "variant": doc.variant,
                  "format": fmt, "access": access, "dataVersion": doc.dataVersion,
                  "service": "report"},
     )])

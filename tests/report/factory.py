@@ -114,7 +114,7 @@ def _cell(indicator: str, variant: str | None, breakdown: dict[str, str], n: int
     status = "ok" if responses else "no-responses"
     return Cell(indicator=indicator, variant=variant, breakdown=breakdown, n=n, responses=responses,
                 value=value if status == "ok" else None, distribution=distribution,
-                status=status)  # type: ignore[arg-type]
+                status=status)
 
 
 def population_cells(breakdown: dict[str, str], group: list[Trajectory],
@@ -200,7 +200,7 @@ def protect(cells: list[Cell], threshold: int) -> list[Cell]:
         if _population(c) in hidden:
             _hide(c)
         elif c.status == "ok" and c.responses is not None and c.responses < threshold:
-            c.status, c.value, c.distribution = "too-few-responses", None, None  # type: ignore[assignment]
+            c.status, c.value, c.distribution = "too-few-responses", None, None
     return out
 
 
