@@ -41,6 +41,8 @@ class IndicatorSpec:
     distribution_title: str = "Verdeling van de antwoorden"
     #: False when the categories are not answers worth a chart (3.2: new start yes/no).
     show_distribution: bool = True
+    #: What the chart's category ticks stand for, when they are codes.
+    chart_note: str = ""
     #: The population the indicator is defined for; its headline figure is this group's.
     population: dict[str, str] = field(default_factory=dict)
 
@@ -66,6 +68,11 @@ SPECS: dict[str, IndicatorSpec] = {
         ),
         responses_label="trajecten met een reden van beëindiging",
         distribution_title="Reden van beëindiging",
+        chart_note=(
+            "Redenen: 01 volgens plan, 02 voortijdig in overeenstemming, 03 voortijdig eenzijdig "
+            "door de cliënt (uitval), 04 voortijdig eenzijdig door de aanbieder, 05 externe "
+            "omstandigheden."
+        ),
     ),
     "tevredenheid": IndicatorSpec(
         key="tevredenheid",
@@ -96,6 +103,9 @@ SPECS: dict[str, IndicatorSpec] = {
             ("2", "Niet mee eens"),
             ("3", "Mee eens"),
             ("4", "Helemaal mee eens"),
+        ),
+        chart_note=(
+            "Antwoorden: 1 helemaal niet mee eens, 2 niet mee eens, 3 mee eens, 4 helemaal mee eens."
         ),
     ),
     "geenNieuweStart": IndicatorSpec(
@@ -380,3 +390,11 @@ HIDDEN_GROUPS = (
 )
 
 HULPVORM_DROPPED = "De uitsplitsing naar hulpvorm is te groot voor deze pagina en staat in de CSV."
+
+
+def readable_note(note: str) -> str:
+    """A note from aggregate with its quoted status codes in the documents' Dutch words."""
+    for code, label in STATUS_SHORT.items():
+        if label:
+            note = note.replace(f"'{code}'", f"‘{label}’")
+    return note

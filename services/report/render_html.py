@@ -84,7 +84,9 @@ def chart_caption(view: IndicatorView, periods: list[str]) -> str:
         left = f"Links: in dit halfjaar nog geen cijfer ({view.series[0].own.short})."
     else:
         left = "Geen cijfers in deze periode."
-    return f"{left} Rechts: ontwikkeling over {span}; doorgetrokken lijn eigen cijfers, stippellijn landelijk."
+    right = f"Rechts: ontwikkeling over {span}; doorgetrokken lijn eigen cijfers, stippellijn landelijk."
+    note = f" {view.spec.chart_note}" if view.spec.chart_note and view.distribution_series else ""
+    return f"{left}{note} {right}"
 
 
 @functools.cache

@@ -243,7 +243,7 @@ def _summary(view: ReportView) -> list[Flowable]:
         _p("Het kwaliteitsgesprek", "h2"), _p(_e(labels.CONVERSATION_INTRO)), _p(questions),
     ]
     if doc.notes:
-        out += [_p("Opmerkingen bij de cijfers", "h2")] + [_p("• " + _e(n)) for n in doc.notes]
+        out += [_p("Opmerkingen bij de cijfers", "h2")] + [_p("• " + _e(labels.readable_note(n))) for n in doc.notes]
     return out
 
 
@@ -279,8 +279,10 @@ def _splits_table(ind: IndicatorView) -> Table:
             line += [_p(figure, "cellnum"), _p(labels.count(own.n), "cellnum"), _p(resp, "cellnum"),
                      _p(f"<font color='#6B6B6B'>{_e(nat.short)}</font>", "cellnum")]
         data.append(line)
-    table = Table(data, colWidths=_widths([0.28] + [0.72 / (4 * len(cols))] * (4 * len(cols))),
-                  repeatRows=2, hAlign="LEFT")
+    # Figures and their status words ("afgeschermd") need more room than n and response.
+    weights = (1.45, 0.75, 0.85, 1.45)
+    group = [w / sum(weights) * 0.72 / len(cols) for w in weights]
+    table = Table(data, colWidths=_widths([0.28] + group * len(cols)), repeatRows=2, hAlign="LEFT")
     table.setStyle(TableStyle([
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("LINEBELOW", (0, 1), (-1, 1), 1.2, BLUE),
