@@ -66,7 +66,7 @@ class ServiceMiddleware:
         rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        state = {"status": 500, "started": False, "too_large": False}
+        state = {"status": 500, "started": False, "too_large": False, "crashed": False}
         try:
             declared = headers.get(b"content-length")
             if declared is not None and declared.isdigit() and int(declared) > self.max_body:
@@ -123,6 +123,7 @@ class ServiceMiddleware:
                             Problem(500, "The service failed to handle this request; it has been logged."),
                             scope,
                         )
+                    state["crashed"] = True
                     raise
             if state["too_large"] and not state["started"]:
                 state["status"] = 413
@@ -137,7 +138,10 @@ class ServiceMiddleware:
                 extra={"method": scope.get("method", "?"), "route": path, "status": int(state["status"]),
                        "durationMs": round(elapsed * 1000, 2)},
             )
-            request_id_var.reset(token)
+            if not state["crashed"]:
+                # After a crash the id stays set (in this request's own context) so that
+                # Starlette's logging of the exception (problems._crash) still carries it.
+                request_id_var.reset(token)
 
     def _too_large_problem(self) -> Problem:
         return Problem(413, f"The request body is larger than the limit of {self.max_body} bytes.")

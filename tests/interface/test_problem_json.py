@@ -10,6 +10,7 @@ correct live service.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import socket
 from typing import Any
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 from tests.helpers.cluster import Cluster
 from tests.interface.conftest import MAIN_CALLER, PARTY_FOR_ROLE, caller
 from ttp.app_factory import API_VERSION, create_app
+from ttp.logging_setup import request_id_var
 from ttp.openapi_export import document_path
 from ttp.tls import client_context
 
@@ -211,10 +213,24 @@ def crash_app() -> TestClient:
     return TestClient(app, raise_server_exceptions=False, base_url="https://testserver")
 
 
-def test_unhandled_crash_is_a_bare_500_problem() -> None:
-    response = crash_app().get("/v1/crash")
+def test_unhandled_crash_is_a_bare_500_problem_logged_under_its_request_id() -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Capture(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.getMessage(), request_id_var.get()))
+
+    handler = Capture()
+    logging.getLogger("ttp.problems").addHandler(handler)
+    try:
+        rid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+        response = crash_app().get("/v1/crash", headers={"X-Request-ID": rid})
+    finally:
+        logging.getLogger("ttp.problems").removeHandler(handler)
     assert_problem(response, 500)
+    assert response.headers["x-request-id"] == rid
     assert "111222333" not in response.text and "RuntimeError" not in response.text
+    assert ("unhandled error", rid) in seen, seen
 
 
 @pytest.mark.parametrize("path", ["/v1/items", "/v1/raw"])
