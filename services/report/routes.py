@@ -22,6 +22,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -61,8 +62,21 @@ router = APIRouter(prefix="/v1", tags=["reports"])
 #: Seconds a period's annotations are reused by reads in another worker process.
 ANNOTATION_TTL = 15.0
 
-#: Bump when a template or renderer changes what a cached output looks like.
-RENDER_REVISION = "2026-11-23.1"
+def _render_revision() -> str:
+    """Fingerprint of the code and templates that shape a rendered report.
+
+    Part of every ETag: after a deployment that changes how reports look, a client's
+    cached copy no longer matches, even when the figures are the same.
+    """
+    here = FilePath(__file__).resolve().parent
+    parts = sorted([*here.glob("*.py"), *(here / "templates").glob("*")])
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+RENDER_REVISION = _render_revision()
 
 Format = Literal["json", "csv", "html", "pdf"]
 MEDIA_TYPES: dict[Format, str] = {
