@@ -49,6 +49,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from services.ingest.models import BSN_UNKNOWN, ID_PATTERN, RECORD_ADAPTER, Record, RecordProblem
+from ttp.bsn import elfproef
 from ttp.periods import MAX_AGE, age_at
 from ttp.problems import InvalidParam
 
@@ -213,21 +214,6 @@ class ValidRecord:
 def _problem(name: str, key: str) -> InvalidParam:
     """An InvalidParam whose reason is the fixed text for ``key``."""
     return InvalidParam(name=name, code=_CODE_OF_REASON.get(key, key), reason=PROBLEM_CODES[key])
-
-
-def elfproef(bsn: str) -> bool:
-    """The 11-proef of a 9-digit BSN: sum of digit x (9..2, then -1) divisible by 11.
-
-    ``000000000`` passes the arithmetic but is not a BSN, so it is refused.
-    Assumes ``bsn`` is 9 ASCII digits (the model checks that first).
-    """
-    b = bsn.encode("ascii")
-    total = (
-        9 * b[0] + 8 * b[1] + 7 * b[2] + 6 * b[3] + 5 * b[4] + 4 * b[5] + 3 * b[6] + 2 * b[7]
-        - b[8]
-        - 48 * 43  # the ASCII offset of '0' times the sum of the weights
-    )
-    return total % 11 == 0 and bsn != "000000000"
 
 
 def age_group(age: int) -> int:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.ingest.rules import elfproef
+from ttp.bsn import elfproef
 
 UNKNOWN_BSN = "999999999"
 

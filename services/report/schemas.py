@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.config import JsonDict
 
+from ttp.bsn import elfproef
 from ttp.outcomes import INDICATORS, Cell
 
 IndicatorName = Literal[
@@ -41,15 +42,9 @@ _NINE_DIGITS = re.compile(r"(?<!\d)\d{9}(?!\d)")
 _POSTCODE6 = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{3} ?[A-Z]{2}(?![0-9A-Za-z])")
 
 
-def _passes_11_proef(digits: str) -> bool:
-    weights = (9, 8, 7, 6, 5, 4, 3, 2, -1)
-    total = sum(int(d) * w for d, w in zip(digits, weights, strict=True))
-    return total % 11 == 0 and digits != "000000000"
-
-
 def personal_data_found(text: str) -> str | None:
     """Why ``text`` looks like it holds a BSN or full postcode, or None."""
-    if any(_passes_11_proef(m.group(0)) for m in _NINE_DIGITS.finditer(text)):
+    if any(elfproef(m.group(0)) for m in _NINE_DIGITS.finditer(text)):
         return "contains a nine-digit number that passes the 11-proef (a BSN); remove it"
     if _POSTCODE6.search(text):
         return "contains a six-position postcode; use at most the four digits"
