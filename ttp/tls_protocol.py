@@ -12,7 +12,11 @@ import asyncio
 import ssl
 from typing import Any, cast
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ttp.app_factory import API_VERSION
+from ttp.problems import PROBLEM_JSON
 
 _TLS_VERSIONS = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
@@ -47,3 +51,22 @@ class TLSHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self._tls is not None:
             self.scope["extensions"] = {"tls": cast("dict[object, object]", self._tls)}
+
+    def send_400_response(self, msg: str) -> None:
+        """A request uvicorn cannot parse still gets problem+json with the API-Version header.
+
+        The parser's message is not echoed: it may quote bytes of the request.
+        """
+        body = orjson.dumps({
+            "type": "about:blank", "title": "Bad Request", "status": 400,
+            "detail": "The request is not valid HTTP/1.1.",
+        })
+        head = [
+            b"HTTP/1.1 400 Bad Request\r\n",
+            b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
+            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            b"api-version: " + API_VERSION.encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+        ]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()

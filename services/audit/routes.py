@@ -126,7 +126,9 @@ async def append_entries(request: Request, party: Service) -> Response:
     "'time' extension line, a blank line and the Ed25519 signature line.",
     response_class=Response,
     operation_id="getAuditCheckpoint",
-    responses={200: {"content": {"text/plain": {}}}},
+    responses={200: {"content": {"text/plain": {}}},
+               404: {"description": "No checkpoint at that tree size (or the log is still empty)",
+                     "content": {"application/problem+json": {}}}},
 )
 async def get_checkpoint(
     request: Request, _: Auditor, treeSize: Annotated[int | None, Query(ge=0)] = None  # noqa: N803

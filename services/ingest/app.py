@@ -19,6 +19,7 @@ from services.ingest.models import BatchEnvelope
 from services.ingest.pipeline import Upstreams
 from services.ingest.receipts import parties
 from services.ingest.routes import _Inflight, router
+from services.ingest.withdrawal import ConsentWithdrawal
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import make_engine, migrate
 from ttp.openapi_models import document_models
@@ -86,5 +87,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.state.inflight = _Inflight(settings.max_inflight_batches)
     app.include_router(router)
-    document_models(app, ProblemDetails, BatchEnvelope)
+    document_models(app, ProblemDetails, BatchEnvelope, ConsentWithdrawal)
     return app

@@ -117,6 +117,12 @@ async def get_batch(batchId: str, request: Request, party: Party = Depends(provi
     summary="Withdraw consent: remove a client's trajectories delivered by you",
     operation_id="postConsentWithdrawal",
     response_model=WithdrawalReceipt,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ConsentWithdrawal"}}},
+        }
+    },
     responses={k: v for k, v in ERRORS.items() if k in (400, 403, 413, 415, 503)},
 )
 async def post_withdrawal(request: Request, party: Party = Depends(provider_only)) -> WithdrawalReceipt:
