@@ -17,7 +17,7 @@ from sqlalchemy import text
 from services.aggregate.models import parties
 from services.aggregate.routes_ingest import router as ingest_router
 from services.aggregate.routes_outcomes import router as outcomes_router
-from services.aggregate.wire import PrepareRequest
+from services.aggregate.wire import PrepareRequest, WithdrawalRequest
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import make_engine, migrate
 from ttp.openapi_models import document_models
@@ -77,5 +77,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.include_router(ingest_router)
     app.include_router(outcomes_router)
-    document_models(app, ProblemDetails, PrepareRequest)
+    document_models(app, ProblemDetails, PrepareRequest, WithdrawalRequest)
     return app

@@ -85,8 +85,17 @@ async def commit_trajectories(
     summary="Remove a person's trajectories at one provider after consent was withdrawn",
     operation_id="withdrawConsent",
     responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/WithdrawalRequest"}}},
+        }
+    },
 )
-async def withdraw_consent(
-    body: WithdrawalRequest, request: Request, _party: Party = Depends(service_only)
-) -> WithdrawalOutcome:
+async def withdraw_consent(request: Request, _party: Party = Depends(service_only)) -> WithdrawalOutcome:
+    try:
+        body = WithdrawalRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Problem(400, "The withdrawal is not valid.",
+                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
     return await run_in_threadpool(store.withdraw, request.app.state.engine, body)

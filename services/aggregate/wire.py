@@ -14,13 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class WirePseudonym(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     keyVersion: int = Field(ge=1)  # noqa: N815
     value: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class WireMeasurement(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     informant: Literal["jeugdige", "ouder"]
     satisfaction: int | None = Field(default=None, ge=1, le=10)
     withoutHelp: int | None = Field(default=None, ge=1, le=4)  # noqa: N815
@@ -32,7 +32,7 @@ class WireMeasurement(BaseModel):
 class WireTrajectory(BaseModel):
     """One minimised trajectory: no BSN, no birth date, no 6-position postcode, no gender."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     recordId: str = Field(min_length=1, max_length=64)  # noqa: N815
     contentHash: str = Field(pattern=r"^[0-9a-f]{64}$")  # noqa: N815
     pseudonyms: list[WirePseudonym] = Field(min_length=1)
@@ -57,10 +57,27 @@ class WireTrajectory(BaseModel):
     measurements: list[WireMeasurement] = Field(default_factory=list, max_length=2)
 
 
+_PSEUDONYM = {"keyVersion": 1, "value": "3f" * 32}
+
+EXAMPLE_TRAJECTORY = {
+    "recordId": "HZN-2026-000123", "contentHash": "9c" * 32, "pseudonyms": [_PSEUDONYM], "bsnKnown": True,
+    "trajectoryRef": "TR-88812", "pc4": "1055", "gemeente": "GM0363", "ageAtEnd": 14, "ageBand": "12-15",
+    "sector": "jeugdhulp", "freelyAccessible": False, "hulpvorm": "02", "referrer": "01",
+    "startedInCrisis": False, "startDate": "2025-09-01", "endDate": "2026-03-20", "period": "2026-H1",
+    "terminationReason": "01", "legalBasis": "toestemming", "consentBy": "beide", "consentOn": "2025-09-01",
+    "measurements": [{"informant": "jeugdige", "satisfaction": 8, "withoutHelp": 3,
+                      "problemChange": "matige-verbetering", "goalOverall": 1, "goals": []}],
+}
+
+
 class PrepareRequest(BaseModel):
     """Phase one of a delivery: classify and stage a batch, store nothing visible yet."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"batchId": "HZN-2026-H1-0001", "providerAgb": "98000001",
+                                         "trajectories": [EXAMPLE_TRAJECTORY]}]},
+    )
     batchId: str = Field(min_length=1, max_length=64)  # noqa: N815
     providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
     trajectories: list[WireTrajectory]
@@ -84,7 +101,13 @@ class BatchOutcome(BaseModel):
 
 
 class WithdrawalRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A provider's withdrawal, pseudonymised by ingest."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True,
+        json_schema_extra={"examples": [{"providerAgb": "98000001", "pseudonyms": [_PSEUDONYM],
+                                         "trajectoryRef": "TR-88812", "withdrawnOn": "2026-05-02"}]},
+    )
     providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
     pseudonyms: list[WirePseudonym] = Field(min_length=1)
     trajectoryRef: str | None = Field(default=None, max_length=64)  # noqa: N815

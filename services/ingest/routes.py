@@ -35,10 +35,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _json_body(request: Request) -> Any:
+def _check_json(request: Request) -> None:
     ctype = request.headers.get("content-type", "")
     if ctype.split(";")[0].strip().lower() not in ("application/json", ""):
         raise Problem(415, "Send the body as application/json.")
+
+
+async def _json_body(request: Request) -> Any:
+    _check_json(request)
     raw = await request.body()
     try:
         return orjson.loads(raw)
@@ -126,9 +130,9 @@ async def get_batch(batchId: str, request: Request, party: Party = Depends(provi
     responses={k: v for k, v in ERRORS.items() if k in (400, 403, 413, 415, 503)},
 )
 async def post_withdrawal(request: Request, party: Party = Depends(provider_only)) -> WithdrawalReceipt:
-    body = await _json_body(request)
+    _check_json(request)
     try:
-        req = ConsentWithdrawal.model_validate(body)
+        req = ConsentWithdrawal.model_validate_json(await request.body())
     except ValidationError as exc:
         raise Problem(
             400, "The withdrawal is not valid.", invalid_params=pydantic_invalid_params(list(exc.errors()))

@@ -23,6 +23,7 @@ class ConsentWithdrawal(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {"bsn": "111222333", "trajectoryId": "TR-2026-0042", "withdrawnOn": "2026-05-02"},
