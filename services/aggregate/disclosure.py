@@ -155,6 +155,30 @@ class Suppressor:
         self.where = occurrences(tables)
         self.values = [t.values() for t in tables]
         self.supp = [v < protection.threshold for v in self.values]
+        #: What hiding each cell costs: its trajectories plus one (zero once hidden).
+        self.pub = [np.where(h, 0.0, v + 1.0) for h, v in zip(self.supp, self.values, strict=True)]
+        self.children = [
+            [np.nonzero(t.tree.parent == a)[0] for a in range(len(t.tree.paths))] for t in tables
+        ]
+        self.chain_up: list[list[list[int]]] = []
+        for t in tables:
+            chains = []
+            for node in range(len(t.tree.paths)):
+                chain = [node]
+                while t.tree.parent[chain[-1]] >= 0:
+                    chain.append(int(t.tree.parent[chain[-1]]))
+                chains.append(chain)
+            self.chain_up.append(chains)
+        self.leaf_pos = [{leaf: pos for pos, leaf in enumerate(t.tree.leaves)} for t in tables]
+        #: leaf node -> the other leaves under the same access type (for moves that keep
+        #: the gemeente's access-type totals, which the PC4 tables share).
+        self.leaves_in_access: list[dict[int, list[int]]] = []
+        for t in tables:
+            same: dict[int, list[int]] = {}
+            for leaf in t.tree.leaves:
+                path = t.tree.paths[leaf]
+                same[leaf] = [o for o in t.tree.leaves if o != leaf and t.tree.paths[o][:1] == path[:1]]
+            self.leaves_in_access.append(same)
         self.outcome = Outcome()
         for key in already:
             if key in self.where:
@@ -179,6 +203,7 @@ class Suppressor:
     def _hide(self, key: CellKey) -> None:
         for occ in self.where[key]:
             self.supp[occ.table][occ.row, occ.node] = True
+            self.pub[occ.table][occ.row, occ.node] = 0.0
 
     def hidden(self, key: CellKey) -> bool:
         occ = self.where[key][0]
@@ -236,10 +261,14 @@ class Suppressor:
             if self.p.sensitive(int(self.values[occ.table][occ.row, occ.node])):
                 sensitive.append(key)
         self.outcome.sensitive = len(sensitive)
+        #: Sensitive cells a certificate already moves far enough up / down.
+        self.covered_up: set[CellKey] = set()
+        self.covered_down: set[CellKey] = set()
         # Coarse cells first: their certificates hide cells that then need no search of their own.
         sensitive.sort(key=lambda k: (sum(len(part) for part in k), k))
         for key in sensitive:
-            self._protect(key)
+            if key not in self.covered_up or key not in self.covered_down:
+                self._protect(key)
         for t, table in enumerate(self.tables):
             for r, node in zip(*np.nonzero(self.supp[t]), strict=True):
                 self.outcome.suppressed.add(table.key(int(r), int(node)))
@@ -248,24 +277,44 @@ class Suppressor:
     def _protect(self, key: CellKey) -> None:
         v = self.value(key)
         up, down = self.p.up(v), self.p.down(v)
-        best: tuple[int, set[CellKey]] | None = None
+        candidates: list[tuple[float, Certificate, Certificate]] = []
         for occ in self.where[key]:
-            for cert_up, cert_down in self._fast_candidates(occ, up, down):
-                touched_up, touched_down = self.verify(cert_up), self.verify(cert_down)
-                if touched_up is None or touched_down is None:
-                    continue
-                touched = touched_up | touched_down
-                c = self.cost(touched)
-                if best is None or c < best[0]:
-                    best = (c, touched)
-        if best is not None:
-            self.outcome.by_rectangle += 1
-            touched = best[1]
-        else:
-            self.outcome.by_program += 1
-            touched = self._by_program(key, up, down)
-        for k in touched:
+            candidates += self._fast_candidates(occ, up, down)
+        candidates.sort(key=lambda c: c[0])
+        for _, cert_up, cert_down in candidates:
+            changed_up, changed_down = self.changes(cert_up), self.changes(cert_down)
+            if changed_up is None or changed_down is None:
+                continue
+            if self._consistent(changed_up) and self._consistent(changed_down):
+                self.outcome.by_rectangle += 1
+                self._accept(changed_up, changed_down)
+                return
+        self.outcome.by_program += 1
+        for k in self._by_program(key, up, down):
             self._hide(k)
+
+    def _consistent(self, changed: dict[CellKey, dict[int, int]]) -> bool:
+        """Every table holding a changed cell changes it alike."""
+        return all(
+            len({per_table.get(occ.table, 0) for occ in self.where[key]}) == 1
+            for key, per_table in changed.items()
+        )
+
+    def _accept(self, changed_up: dict[CellKey, dict[int, int]],
+                changed_down: dict[CellKey, dict[int, int]]) -> None:
+        """Hide what the pair of certificates touches, and note which other sensitive
+        cells they happen to protect as well (a corner of the same rectangle)."""
+        for changed in (changed_up, changed_down):
+            for key, per_table in changed.items():
+                self._hide(key)
+                delta = next(iter(per_table.values()))
+                v = self.value(key)
+                if not self.p.sensitive(v):
+                    continue
+                if delta >= self.p.up(v):
+                    self.covered_up.add(key)
+                if -delta >= self.p.down(v):
+                    self.covered_down.add(key)
 
     # --- fast candidates -----------------------------------------------------------------------------
 
@@ -277,16 +326,77 @@ class Suppressor:
             return not row_total and (kind == "C" or lca_depth >= 1)
         return True  # A: PC4 rows; D: provider rows. Their shared cells are in the total row.
 
-    def _fast_candidates(self, occ: Occurrence, up: int, down: int) -> list[tuple[Certificate, Certificate]]:
+    def _fast_candidates(self, occ: Occurrence, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
+        """Certificate pairs (up, down) with their approximate cost, not yet verified."""
         t, r, u = occ.table, occ.row, occ.node
         if r == self.tables[t].n_rows:
             return []  # a national or gemeente-wide margin: shared, needs the integer program
-        candidates: list[tuple[Certificate, Certificate]] = []
+        candidates: list[tuple[float, Certificate, Certificate]] = []
         if self._allows(t, True, 0):
             candidates += self._moves(t, r, u, up, down)
         if u != 0:
             candidates += self._rectangles(t, r, u, up, down)
+        if self.kind[t] == "B" and u in self.leaf_pos[t]:
+            candidates += self._across_providers(t, r, u, up, down)
         return candidates
+
+    def _across_providers(self, t: int, r: int, u: int, up: int, down: int
+                          ) -> list[tuple[float, Certificate, Certificate]]:
+        """A hulpvorm of one gemeente, when no other gemeente has enough of it: move
+        between hulpvormen (of the same access type) within the gemeente's row, change
+        their national totals, and make the same moves in provider rows, which keeps the
+        national totals consistent between the gemeente table and the provider table."""
+        d = self.by_kind["D"]
+        b_tree, d_tree = self.tables[t].tree, self.tables[d].tree
+        n_b, n_d = self.tables[t].n_rows, self.tables[d].n_rows
+        vb, vd, pd = self.values[t], self.values[d], self.pub[d]
+        to_d = {node: d_tree.paths.index(path) for node, path in enumerate(b_tree.paths)}
+        d_u = to_d[u]
+        # Up: the gemeente gives up to ``up`` from its largest other hulpvormen ...
+        givers = sorted(self.leaves_in_access[t][u], key=lambda w: -int(vb[r, w]))
+        plan: list[tuple[int, int]] = []
+        left = up
+        for w in givers:
+            if left <= 0 or vb[r, w] <= 0:
+                break
+            plan.append((w, min(int(vb[r, w]), left)))
+            left -= plan[-1][1]
+        if left > 0:
+            return []
+        # ... and providers mirror each move (a provider with that much in the hulpvorm).
+        mirror: list[tuple[int, int, int]] = []
+        for w, k in plan:
+            able = vd[:n_d, to_d[w]] >= k
+            if not able.any():
+                return []
+            cost = np.where(able, pd[:n_d, to_d[w]] + pd[:n_d, d_u], np.inf)
+            mirror.append((w, k, int(np.argmin(cost))))
+        # Down: the cell gives to its largest sibling hulpvorm, mirrored by a provider
+        # that has enough of the cell's hulpvorm.
+        w_down = plan[0][0]
+        able = (vd[:n_d, d_u] >= down)
+        if not able.any():
+            return []
+        v_down = int(np.argmin(np.where(able, pd[:n_d, d_u] + pd[:n_d, to_d[w_down]], np.inf)))
+        pos = self.leaf_pos[t]
+        dpos = self.leaf_pos[d]
+        cert_up: Certificate = {t: {(r, pos[u]): up}, d: {}}
+        for w, k, v in mirror:
+            cert_up[t][(r, pos[w])] = -k
+            dd = cert_up[d]
+            dd[(v, dpos[d_u])] = dd.get((v, dpos[d_u]), 0) + k
+            dd[(v, dpos[to_d[w]])] = dd.get((v, dpos[to_d[w]]), 0) - k
+        cert_down: Certificate = {
+            t: {(r, pos[u]): -down, (r, pos[w_down]): down},
+            d: {(v_down, dpos[d_u]): -down, (v_down, dpos[to_d[w_down]]): down},
+        }
+        approx = float(sum(self.pub[t][r, w] + self.pub[t][n_b, w] for w, _ in plan))
+        approx += float(sum(pd[v, to_d[w]] + pd[v, d_u] for w, _, v in mirror))
+        return [(approx, cert_up, cert_down)]
+
+    def _lca(self, t: int, a: int, b: int) -> int:
+        up_a = self.chain_up[t][a]
+        return next(n for n in self.chain_up[t][b] if n in up_a)
 
     def _take(self, table: HTable, row: int, positions: list[int], amount: int,
               already: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
@@ -320,6 +430,10 @@ class Suppressor:
         """Partner rows, cheapest first (then largest), each giving up to its capacity: [(row, amount)]."""
         usable = capacity > 0
         usable[exclude] = False
+        # Most often one row already hidden can give everything: no sort needed.
+        single = usable & (capacity >= need) & (cost == 0)
+        if single.any():
+            return [(int(np.argmax(np.where(single, capacity, -1))), need)]
         rows = np.nonzero(usable)[0]
         if rows.size == 0 or int(capacity[rows].sum()) < need:
             return []
@@ -334,7 +448,7 @@ class Suppressor:
                 return picked
         return []
 
-    def _moves(self, t: int, r: int, u: int, up: int, down: int) -> list[tuple[Certificate, Certificate]]:
+    def _moves(self, t: int, r: int, u: int, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
         """Move trajectories of column ``u`` between the cell's row and partner rows.
 
         Only where rows may change totals (PC4 rows, provider rows): the partner rows'
@@ -344,26 +458,31 @@ class Suppressor:
         tree = table.tree
         n = table.n_rows
         values = self.values[t]
-        pub = np.where(self.supp[t], 0, values + 1).astype(float)
-        chain = [u]
-        while tree.parent[chain[-1]] >= 0:
-            chain.append(int(tree.parent[chain[-1]]))
-        row_cost = pub[:n, chain].sum(axis=1)
-        donors = self._greedy(row_cost, values[:n, u].copy(), up, r)
-        receivers = self._greedy(row_cost, np.full(n, down), down, r)
-        if not donors or not receivers:
+        pub = self.pub[t]
+        row_cost = pub[:n, self.chain_up[t][u]].sum(axis=1)
+        capacity = values[:n, u]
+        # One partner giving everything, else several, cheapest first.
+        single = np.where(capacity >= up, row_cost, np.inf)
+        single[r] = np.inf
+        best = int(np.argmin(single))
+        donors = [(best, up)] if np.isfinite(single[best]) else self._greedy(row_cost, capacity.copy(), up, r)
+        others = row_cost.copy()
+        others[r] = np.inf
+        receiver = int(np.argmin(others))
+        if not donors or not np.isfinite(others[receiver]):
             return []
+        approx = float(row_cost[list({p for p, _ in donors} | {receiver})].sum())
         below = tree.below[u]
         cert_up: Certificate = {}
         for p, k in donors:
             if not self._transfer(t, p, r, below, k, cert_up):
                 return []
         cert_down: Certificate = {}
-        if not self._transfer(t, r, receivers[0][0], below, down, cert_down):
+        if not self._transfer(t, r, receiver, below, down, cert_down):
             return []
-        return [(cert_up, cert_down)]
+        return [(approx, cert_up, cert_down)]
 
-    def _rectangles(self, t: int, r: int, u: int, up: int, down: int) -> list[tuple[Certificate, Certificate]]:
+    def _rectangles(self, t: int, r: int, u: int, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
         """An inner cell: rectangles with a partner column branch and partner rows.
 
         Up: partner rows give ``up`` under the cell's column to the cell's row, which
@@ -371,36 +490,24 @@ class Suppressor:
         Row and column sums stay as they were; only the corners (and the cells between a
         corner and the two columns' common parent) change.
         """
-        table = self.tables[t]
-        tree = table.tree
+        tree = self.tables[t].tree
         values = self.values[t]
-        n = table.n_rows
-        pub = np.where(self.supp[t], 0, values + 1).astype(float)
         options: list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]] = []
         a = int(tree.parent[u])
         u_child = u
         between: list[int] = []  # nodes above u up to u_child: they change in every row used
         while a >= 0:
             if self._allows(t, False, int(tree.depth[a])):
-                for w in range(len(tree.paths)):
-                    if tree.parent[w] != a or w == u_child or values[r, w] < up:
-                        continue
-                    row_cost = pub[:n, u] + pub[:n, w]
-                    fixed = pub[r, w]
-                    for b in between:
-                        row_cost = row_cost + pub[:n, b]
-                        fixed += pub[r, b]
-                    donors = self._greedy(row_cost, values[:n, u].copy(), up, r)
-                    takers = self._greedy(row_cost, values[:n, w].copy(), down, r)
-                    if donors and takers:
-                        rows = {p for p, _ in donors} | {q for q, _ in takers}
-                        options.append((fixed + float(row_cost[list(rows)].sum()), w, donors, takers))
+                siblings = self.children[t][a]
+                siblings = siblings[(siblings != u_child) & (values[r, siblings] >= up)]
+                if siblings.size:
+                    options += self._rectangle_options(t, r, u, siblings, between, up, down)
             between.append(a)
             u_child = a
             a = int(tree.parent[a])
         options.sort(key=lambda o: o[0])
-        out: list[tuple[Certificate, Certificate]] = []
-        for _, w, donors, takers in options[:3]:
+        out: list[tuple[float, Certificate, Certificate]] = []
+        for approx, w, donors, takers in options[:3]:
             under_u, under_w = tree.below[u], tree.below[w]
             cert_up: Certificate = {}
             cert_down: Certificate = {}
@@ -412,8 +519,36 @@ class Suppressor:
                 for q, k in takers
             )
             if ok:
-                out.append((cert_up, cert_down))
+                out.append((approx, cert_up, cert_down))
         return out
+
+    def _rectangle_options(self, t: int, r: int, u: int, siblings: np.ndarray, between: list[int],
+                           up: int, down: int) -> list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]]:
+        """Partner rows for each partner column: one row doing both moves if any (all
+        columns at once), else several rows per move."""
+        n = self.tables[t].n_rows
+        values = self.values[t]
+        pub = self.pub[t]
+        shared = pub[:n, u] + (pub[:n, between].sum(axis=1) if between else 0.0)
+        fixed = pub[r, siblings] + (pub[r, between].sum() if between else 0.0)
+        row_cost = shared[:, None] + pub[:n, siblings]  # rows x partner columns
+        able = (values[:n, u] >= up)[:, None] & (values[:n, siblings] >= down)
+        able[r] = False
+        cost = np.where(able, row_cost + fixed[None, :], np.inf)
+        options: list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]] = []
+        if np.isfinite(cost).any():
+            for flat in np.argsort(cost, axis=None, kind="stable")[:2]:
+                row, col = divmod(int(flat), len(siblings))
+                if np.isfinite(cost[row, col]):
+                    options.append((float(cost[row, col]), int(siblings[col]), [(row, up)], [(row, down)]))
+            return options
+        for col, w in enumerate(siblings):
+            donors = self._greedy(row_cost[:, col], values[:n, u].copy(), up, r)
+            takers = self._greedy(row_cost[:, col], values[:n, w].copy(), down, r)
+            if donors and takers:
+                rows = {p for p, _ in donors} | {q for q, _ in takers}
+                options.append((float(fixed[col] + row_cost[list(rows), col].sum()), int(w), donors, takers))
+        return options
 
     # --- integer program -----------------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
-"""The basisset indicators of one period, counted in SQL per *microcell*.
+"""The basisset indicators of one period, counted in SQL.
 
-One query (SQLAlchemy Core, the same on SQLite and PostgreSQL) reads every
+One statement (SQLAlchemy Core, the same on SQLite and PostgreSQL) reads every
 trajectory that ended in the period once, joins its (at most two)
-measurements and its goal scores, and sums every count any figure needs per
-microcell: gemeente x PC4 x provider x care type x age band. Every published
-cell is a sum of microcells (``rollup.py``), and every indicator value is a
-ratio of two of these counts, so nothing is computed per row in Python.
+measurements and its goal scores, turns each row into its counts once
+(packed three to an integer), and sums them per *grain*: the few groupings
+the outputs need (PC4 x access type; gemeente x care type x age band;
+provider x care type; provider x age band; provider x gemeente). Every
+published cell is a sum of the cells of one grain (``rollup.py``), and every
+indicator value is a ratio of two of these counts, so nothing is computed per
+row in Python.
 
 Indicator 3.2 ("geen nieuwe start") links pseudonyms across all providers: for
 each trajectory the query finds the earliest start of another trajectory of
@@ -31,7 +34,21 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import Connection, Date, and_, case, false, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Date,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -111,30 +128,42 @@ def _add_months_default(element: add_months, compiler: SQLCompiler, **kw: Any) -
 
 @dataclass
 class Facts:
-    """Counts per microcell of one period: ``keys[i]`` (MICRO_DIMS) has ``counts[i]`` (LAYOUT)."""
+    """Counts of one period per grain cell: ``keys[i]`` (MICRO_DIMS) has ``counts[i]`` (LAYOUT)."""
 
     period: str
-    keys: np.ndarray  # (m, 7) object array of strings
+    keys: np.ndarray  # (m, 7) object array of strings, None where the grain does not split
     counts: np.ndarray  # (m, len(LAYOUT)) int64
+    grain: np.ndarray  # (m,) the GRAINS name each row belongs to
 
     @classmethod
     def empty(cls, period: str) -> Facts:
         return cls(period, np.empty((0, len(MICRO_DIMS)), dtype=object),
-                   np.zeros((0, len(LAYOUT)), dtype=np.int64))
+                   np.zeros((0, len(LAYOUT)), dtype=np.int64), np.empty(0, dtype=object))
+
+    def of_grain(self, grain: str) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and counts of one grain's rows."""
+        mask = self.grain == grain
+        return self.keys[mask], self.counts[mask]
 
 
 def _count(cond: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((cond, 1), else_=0))
 
 
-def facts_query(period: str) -> Any:
+def facts_query(period: str, *, packed: bool = True) -> Any:
     """The one SELECT that counts everything for ``period`` (see module docstring)."""
     t = Trajectory.__table__
     later = t.alias("later")
-    next_start = (
-        select(func.min(later.c.start_date))
-        .where(later.c.person_id == t.c.person_id, later.c.start_date > t.c.end_date)
-        .scalar_subquery()
+    own = t.alias("own")
+    # The earliest later start of the same person, for the trajectories of the period that
+    # have one: a join on the person and a group, computed once (a correlated subquery would
+    # be evaluated again for every count that uses it).
+    following = (
+        select(own.c.provider_agb, own.c.record_id, func.min(later.c.start_date).label("next_start"))
+        .join(later, and_(later.c.person_id == own.c.person_id, later.c.start_date > own.c.end_date))
+        .where(own.c.period == period)
+        .group_by(own.c.provider_agb, own.c.record_id)
+        .subquery("ns")
     )
     m = {i: Measurement.__table__.alias(f"m_{i}") for i in INFORMANTS}
     g_all = GoalScore.__table__
@@ -148,7 +177,9 @@ def facts_query(period: str) -> Any:
         .subquery(f"g_{i}")
         for i in INFORMANTS
     }
-    base = t
+    base = t.outerjoin(following, and_(
+        following.c.provider_agb == t.c.provider_agb, following.c.record_id == t.c.record_id,
+    ))
     for i in INFORMANTS:
         base = base.outerjoin(m[i], and_(
             m[i].c.provider_agb == t.c.provider_agb, m[i].c.record_id == t.c.record_id,
@@ -157,50 +188,128 @@ def facts_query(period: str) -> Any:
         base = base.outerjoin(goals[i], and_(
             goals[i].c.provider_agb == t.c.provider_agb, goals[i].c.record_id == t.c.record_id,
         ))
-    cols: list[ColumnElement[Any]] = [
-        t.c.gemeente, t.c.pc4, t.c.provider_agb, t.c.freely_accessible, t.c.sector,
-        t.c.hulpvorm, t.c.age_band,
-        t.c.termination_reason.label("reason"), t.c.bsn_known.label("bsn_known"),
-        t.c.end_date.label("end_date"), next_start.label("next_start"),
-    ]
-    for i in INFORMANTS:
-        cols += [m[i].c.satisfaction.label(f"{i}_sat"), m[i].c.without_help.label(f"{i}_wh"),
-                 m[i].c.problem_change.label(f"{i}_pc"), m[i].c.goal_overall.label(f"{i}_goal")]
-        cols += [goals[i].c[f"s{k}"].label(f"{i}_s{k}") for k in range(len(GOAL_SCORES))]
-    rows = select(*cols).select_from(base).where(t.c.period == period).subquery("r")
 
+    next_start, end = following.c.next_start, t.c.end_date
     vh_end = period_bounds(next_period(period))[1]
-    r = rows.c
     no_start = {
-        "volgendHalfjaar": or_(r.next_start.is_(None), r.next_start > literal(vh_end, Date())),
-        "6m": or_(r.next_start.is_(None), r.next_start > add_months(r.end_date, 6)),
-        "12m": or_(r.next_start.is_(None), r.next_start > add_months(r.end_date, 12)),
+        "volgendHalfjaar": or_(next_start.is_(None), next_start > literal(vh_end, Date())),
+        "6m": or_(next_start.is_(None), next_start > add_months(end, 6)),
+        "12m": or_(next_start.is_(None), next_start > add_months(end, 12)),
     }
-    plan = r.reason == "01"
-    agg: list[ColumnElement[Any]] = [func.count().label("n"), _count(r.bsn_known.is_(false()))]
-    agg += [_count(r.reason == code) for code in TERMINATION_REASONS]
-    agg += [_count(no_start[w]) for w in WINDOWS]
-    agg += [_count(and_(plan, no_start[w])) for w in WINDOWS]
+    plan = t.c.termination_reason == "01"
+    terms: list[Term] = [("cond", t.c.bsn_known.is_(false()), None)]
+    terms += [("eq", t.c.termination_reason, code) for code in TERMINATION_REASONS]
+    terms += [("cond", no_start[w], None) for w in WINDOWS]
+    terms += [("cond", and_(plan, no_start[w]), None) for w in WINDOWS]
     for i in INFORMANTS:
-        sat, wh, pc, goal = r[f"{i}_sat"], r[f"{i}_wh"], r[f"{i}_pc"], r[f"{i}_goal"]
-        agg += [_count(sat == k) for k in SATISFACTION]
-        agg += [_count(wh == k) for k in WITHOUT_HELP]
-        agg += [_count(pc == k) for k in PROBLEM_CHANGE]
-        agg += [_count(goal == k) for k in GOAL_SCORES]
-        agg += [func.coalesce(func.sum(r[f"{i}_s{k}"]), 0) for k in range(len(GOAL_SCORES))]
-        agg.append(_count(r[f"{i}_s0"].is_not(None)))
-    dims = [r.gemeente, r.pc4, r.provider_agb, r.freely_accessible, r.sector, r.hulpvorm, r.age_band]
-    assert len(agg) == len(LAYOUT)
-    return select(*dims, *agg).group_by(*dims)
+        answers, scores = m[i].c, goals[i].c
+        terms += [("eq", answers.satisfaction, k) for k in SATISFACTION]
+        terms += [("eq", answers.without_help, k) for k in WITHOUT_HELP]
+        terms += [("eq", answers.problem_change, k) for k in PROBLEM_CHANGE]
+        terms += [("eq", answers.goal_overall, k) for k in GOAL_SCORES]
+        terms += [("num", scores[f"s{k}"], None) for k in range(len(GOAL_SCORES))]
+        terms.append(("cond", scores.s0.is_not(None), None))
+    assert len(terms) + 1 == len(LAYOUT)
+    dims = [t.c.gemeente, t.c.pc4, t.c.provider_agb, t.c.freely_accessible, t.c.sector, t.c.hulpvorm,
+            t.c.age_band]
+    n_packs = -(-len(terms) // SLOTS) if packed else len(terms)
+    per_row = [_packed(terms[j * SLOTS : (j + 1) * SLOTS]) if packed else _term(terms[j])
+               for j in range(n_packs)]
+    # Every row's counts once, then summed per grain: without materialising, each grain
+    # below would evaluate the CASEs again.
+    counted = (
+        select(*dims, *[v.label(f"c{j}") for j, v in enumerate(per_row)])
+        .select_from(base).where(t.c.period == period)
+        .cte("p").prefix_with("MATERIALIZED")
+    )
+    c = counted.c
+    branches = []
+    for grain, names in GRAINS.items():
+        grouped = [c[DIM_COLUMN[d]] for d in names]
+        branches.append(
+            select(
+                literal(grain).label("grain"),
+                *[c[DIM_COLUMN[d]] if d in names else null().label(DIM_COLUMN[d]) for d in MICRO_DIMS],
+                func.count().label("n"),
+                *[cast(func.sum(c[f"c{j}"]), BigInteger) for j in range(n_packs)],
+            ).group_by(*grouped)
+        )
+    return union_all(*branches)
+
+
+#: What the counts are summed by: just the groupings the outputs' views need (``rollup.py``),
+#: never the cross of PC4 and provider, which would be nearly a row per trajectory.
+GRAINS: Final[dict[str, tuple[str, ...]]] = {
+    "pc4": ("gemeente", "pc4", "access"),
+    "gemeente": ("gemeente", "access", "sector", "hulpvorm", "band"),
+    "provider": ("provider", "access", "sector", "hulpvorm"),
+    "providerBand": ("provider", "band"),
+    "providerGemeente": ("provider", "gemeente"),
+}
+DIM_COLUMN: Final[dict[str, str]] = {
+    "gemeente": "gemeente", "pc4": "pc4", "provider": "provider_agb", "access": "freely_accessible",
+    "sector": "sector", "hulpvorm": "hulpvorm", "band": "age_band",
+}
+
+
+#: A per-row count: ("eq", column, value), ("cond", condition, None) or ("num", column, None).
+Term = tuple[str, Any, Any]
+#: Counts packed three to a 64-bit integer, 21 bits each: a third of the columns to sum and to
+#: fetch; unpacked in numpy.
+SLOTS: Final = 3
+SLOT_BITS: Final = 21
+#: Packing is exact while no cell count reaches 2**21; goal counts run to 4 per trajectory.
+PACK_LIMIT: Final = 2**SLOT_BITS // 4
+
+
+def _term(term: Term) -> ColumnElement[Any]:
+    kind, expr, value = term
+    if kind == "eq":
+        return case((expr == value, 1), else_=0)
+    if kind == "cond":
+        return case((expr, 1), else_=0)
+    return func.coalesce(expr, 0)
+
+
+def _packed(terms: list[Term]) -> ColumnElement[Any]:
+    """One integer per row holding up to three counts, 21 bits apart."""
+    weights = [literal(1 << (SLOT_BITS * slot), BigInteger()) for slot in range(len(terms))]
+    column = terms[0][1]
+    if all(t[0] == "eq" and t[1] is column for t in terms):
+        # Categories of one answer are exclusive: one CASE instead of three.
+        return case(*[(column == t[2], w) for t, w in zip(terms, weights, strict=True)],
+                    else_=literal(0, BigInteger()))
+    total: ColumnElement[Any] = _term(terms[0]) * weights[0]
+    for t, w in zip(terms[1:], weights[1:], strict=True):
+        total = total + _term(t) * w
+    return total
 
 
 def compute_facts(conn: Connection, period: str) -> Facts:
-    """Run :func:`facts_query` and hand back its microcells as arrays."""
+    """Run :func:`facts_query` and hand back its grain cells as arrays."""
+    if conn.dialect.name == "postgresql":
+        # One big aggregate: JIT compilation costs more than it saves, and the sort of
+        # half a million rows should stay in memory.
+        conn.exec_driver_sql("SET LOCAL jit = off")
+        conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
     result = conn.execute(facts_query(period)).all()
     if not result:
         return Facts.empty(period)
-    width = len(MICRO_DIMS)
-    keys = np.array([row[:width] for row in result], dtype=object)
-    keys[:, 3] = np.where(keys[:, 3].astype(bool), "true", "false")
-    counts = np.array([row[width:] for row in result], dtype=np.int64)
-    return Facts(period, keys, counts)
+    width = 1 + len(MICRO_DIMS)
+    raw = np.array([row[width:] for row in result], dtype=np.int64)
+    if int(raw[:, 0].max()) >= PACK_LIMIT:  # a cell too large to pack: count unpacked
+        result = conn.execute(facts_query(period, packed=False)).all()
+        return _facts(period, result, np.array([row[width:] for row in result], dtype=np.int64))
+    counts = np.zeros((raw.shape[0], len(LAYOUT)), dtype=np.int64)
+    counts[:, 0] = raw[:, 0]
+    for j in range(len(LAYOUT) - 1):
+        pack, slot = divmod(j, SLOTS)
+        counts[:, 1 + j] = (raw[:, 1 + pack] >> (SLOT_BITS * slot)) & ((1 << SLOT_BITS) - 1)
+    return _facts(period, result, counts)
+
+
+def _facts(period: str, result: Any, counts: np.ndarray) -> Facts:
+    grain = np.array([row[0] for row in result], dtype=object)
+    keys = np.array([row[1 : 1 + len(MICRO_DIMS)] for row in result], dtype=object)
+    keys[:, 3] = [None if a is None else ("true" if a else "false") for a in keys[:, 3]]
+    return Facts(period, keys, counts, grain)

@@ -164,9 +164,9 @@ def _domains(conn: Connection, facts: Facts) -> Domains:
     Taking the union means a row of a grid does not reveal that it is non-empty
     in this period.
     """
-    gemeenten = {str(g) for g in facts.keys[:, 0]}
-    providers = {str(v) for v in facts.keys[:, 2]}
-    pairs = {(str(g), str(p)) for g, p in facts.keys[:, :2]}
+    gemeenten = {str(g) for g in facts.keys[:, 0] if g is not None}
+    providers = {str(v) for v in facts.keys[:, 2] if v is not None}
+    pairs = {(str(g), str(p)) for g, p in facts.keys[:, :2] if p is not None}
     for role, agb, code in conn.execute(select(parties.c.role, parties.c.agb, parties.c.gemeente_code)):
         if role == "gemeente" and code:
             gemeenten.add(code)

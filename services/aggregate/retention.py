@@ -63,15 +63,18 @@ class PurgeReport:
     persons: int = 0
 
 
+def periods_due(engine: Engine, today: dt.date) -> dict[str, int]:
+    """Periods with rows whose retention has ended, and how many trajectory rows each has."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(T.c.period, func.count()).group_by(T.c.period)).all()
+    return {period: int(n) for period, n in sorted(rows) if retention_end(period) < today}
+
+
 def purge(engine: Engine, protection: Protection, today: dt.date | None = None) -> PurgeReport:
     """Freeze and empty every period whose retention has ended on ``today``."""
     today = today or dt.date.today()
     report = PurgeReport()
-    with engine.connect() as conn:
-        periods = sorted(conn.execute(select(T.c.period).distinct()).scalars())
-    for period in periods:
-        if retention_end(period) >= today:
-            continue
+    for period in periods_due(engine, today):
         with engine.connect() as conn:
             state = period_state(conn, period)
         if state is None or state.stale:

@@ -1,7 +1,7 @@
-"""From microcell counts to the counts of every published cell, with sparse sums.
+"""From grain counts to the counts of every published cell, with sparse sums.
 
-Each view's cells are the groups of microcells that agree on the view's
-dimensions; one sparse 0/1 matrix per view turns the microcell count matrix
+Each view's cells are the groups of one grain's cells that agree on the view's
+dimensions; one sparse 0/1 matrix per view turns the grain's count matrix
 into the view's cell count matrix in a single multiplication.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 from scipy import sparse
 
 from services.aggregate.cells import CellKey, View
-from services.aggregate.indicators import LAYOUT, Facts
+from services.aggregate.indicators import GRAINS, LAYOUT, MICRO_DIMS, Facts
 
 #: Columns of ``Facts.keys`` a view's key is made of, per dimension and level.
 _GEO_COLS = (0, 1)  # gemeente, pc4
@@ -64,20 +64,32 @@ def _key(view: View, values: tuple[str, ...]) -> CellKey:
     return (geo, care, age, prov)
 
 
+def _grain_of(view: View) -> str:
+    """The first grain holding every dimension of the view."""
+    needed = {MICRO_DIMS[c] for c in _view_columns(view)}
+    return next(g for g, dims in GRAINS.items() if needed <= set(dims))
+
+
 def roll_up(facts: Facts, views: Iterable[View]) -> CellCounts:
     """Counts of every non-empty cell of ``views``."""
     out = CellCounts()
     blocks: list[np.ndarray] = []
-    m = facts.keys.shape[0]
-    if m == 0:
-        return out
-    codes: list[np.ndarray] = []
-    uniques: list[np.ndarray] = []
-    for col in range(facts.keys.shape[1]):
-        u, inv = np.unique(facts.keys[:, col].astype(str), return_inverse=True)
-        uniques.append(u)
-        codes.append(inv.astype(np.int64))
+    coded: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]] = {}
     for view in views:
+        grain = _grain_of(view)
+        if grain not in coded:
+            keys, counts = facts.of_grain(grain)
+            codes: list[np.ndarray] = []
+            uniques: list[np.ndarray] = []
+            for col in range(keys.shape[1]):
+                u, inv = np.unique(keys[:, col].astype(str), return_inverse=True)
+                uniques.append(u)
+                codes.append(inv.astype(np.int64))
+            coded[grain] = (keys, counts, codes, uniques)
+        keys, counts, codes, uniques = coded[grain]
+        m = keys.shape[0]
+        if m == 0:
+            continue
         cols = _view_columns(view)
         combined = np.zeros(m, dtype=np.int64)
         for col in cols:
@@ -86,9 +98,9 @@ def roll_up(facts: Facts, views: Iterable[View]) -> CellCounts:
         matrix = sparse.csr_matrix(
             (np.ones(m, dtype=np.int64), (member, np.arange(m))), shape=(len(groups), m)
         )
-        blocks.append(np.asarray(matrix @ facts.counts))
+        blocks.append(np.asarray(matrix @ counts))
         for i in first:
-            key = _key(view, tuple(str(facts.keys[i, col]) for col in cols))
+            key = _key(view, tuple(str(keys[i, col]) for col in cols))
             out.index[key] = len(out.keys)
             out.keys.append(key)
     out.counts = np.vstack(blocks) if blocks else out.counts
