@@ -50,6 +50,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import CompoundSelect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -150,7 +151,7 @@ def _count(cond: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((cond, 1), else_=0))
 
 
-def facts_query(period: str, *, packed: bool = True) -> Any:
+def facts_query(period: str, *, packed: bool = True) -> CompoundSelect[Any]:
     """The one SELECT that counts everything for ``period`` (see module docstring)."""
     t = Trajectory.__table__
     later = t.alias("later")

@@ -15,6 +15,7 @@ batch committed while a recompute runs leaves the period stale (see
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -333,3 +334,19 @@ def release(conn: Connection, period: str) -> None:
     for start in range(0, len(values), CHUNK):
         conn.execute(insert(RC), values[start : start + CHUNK])
     conn.execute(update(AP).where(AP.c.period == period).values(released_seq=state.computed_seq))
+
+
+async def keep_fresh(engine: Engine, protection: Protection, *, interval: float = 15.0) -> None:
+    """Recompute stale periods in the background until cancelled.
+
+    Started by the aggregate service next to its routes, so figures are fresh
+    before anyone asks; a read of a period still stale recomputes it itself.
+    """
+    while True:
+        try:
+            done = await asyncio.to_thread(recompute_stale, engine, protection)
+            if done:
+                log.info("background recompute", extra={"periods": done})
+        except Exception:  # keep going: the next read recomputes, and the next round retries
+            log.exception("background recompute failed")
+        await asyncio.sleep(interval)

@@ -32,7 +32,7 @@ class RecordingSink:
     def __init__(self) -> None:
         self.events: list[AuditEvent] = []
 
-    async def append(self, events: list[AuditEvent]) -> dict[str, Any]:
+    async def append(self, events: list[AuditEvent], *, proofs: str = "all") -> dict[str, Any]:
         self.events.extend(events)
         return {"size": len(self.events)}
 

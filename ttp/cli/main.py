@@ -41,3 +41,9 @@ app.command("generate")(generate_cmd.generate)
 from ttp.cli import report_cmd  # noqa: E402
 
 app.command("report")(report_cmd.report)
+
+from ttp.cli import bench_cmd, disclosure_cmd, purge_cmd  # noqa: E402
+
+app.command("purge")(purge_cmd.purge)
+app.add_typer(disclosure_cmd.app, name="disclosure")
+app.add_typer(bench_cmd.app, name="bench")
