@@ -63,23 +63,38 @@ _OUTCOME_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class Served:
+    """A built table and its serialisations, made once per computed version."""
+
+    def __init__(self, table: OutcomeTable) -> None:
+        self.table = table
+        self.json = table.model_dump_json().encode()
+        self._csv: str | None = None
+
+    @property
+    def csv(self) -> str:
+        if self._csv is None:
+            self._csv = to_csv(self.table)
+        return self._csv
+
+
 class _Cache:
     """Built tables by (period, output, computed sequence, day): reads are served from memory."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: OrderedDict[tuple[Any, ...], OutcomeTable] = OrderedDict()
+        self.items: OrderedDict[tuple[Any, ...], Served] = OrderedDict()
 
-    def get(self, key: tuple[Any, ...]) -> OutcomeTable | None:
+    def get(self, key: tuple[Any, ...]) -> Served | None:
         with self.lock:
-            table = self.items.get(key)
-            if table is not None:
+            served = self.items.get(key)
+            if served is not None:
                 self.items.move_to_end(key)
-            return table
+            return served
 
-    def put(self, key: tuple[Any, ...], table: OutcomeTable) -> None:
+    def put(self, key: tuple[Any, ...], served: Served) -> None:
         with self.lock:
-            self.items[key] = table
+            self.items[key] = served
             while len(self.items) > CACHE_SIZE:
                 self.items.popitem(last=False)
 
@@ -105,7 +120,7 @@ def _has_rows(engine: Engine, period: str) -> bool:
 
 
 def serve_table(engine: Engine, period: str, output: Output, protection: Protection,
-                cache: _Cache, today: dt.date) -> OutcomeTable:
+                cache: _Cache, today: dt.date) -> Served:
     """The output's table, recomputing the period first if it is stale (runs in a thread)."""
     if output.third_party and today <= period_bounds(period)[1]:
         raise Problem(404, "Figures of a half year are published once it has ended.")
@@ -119,9 +134,10 @@ def serve_table(engine: Engine, period: str, output: Output, protection: Protect
             state = period_state(conn, period)
     assert state is not None
     key = (period, output, state.computed_seq, state.computed_at, today)
-    table = cache.get(key)
-    if table is not None and (not output.third_party or state.released_seq >= state.computed_seq):
-        return table
+    served = cache.get(key)
+    if served is not None and (not output.third_party or state.released_seq >= state.computed_seq):
+        return served
+    table: OutcomeTable | None = None
     for attempt in range(3):
         try:
             # One transaction: the pattern recorded as released is the one read and served.
@@ -140,20 +156,29 @@ def serve_table(engine: Engine, period: str, output: Output, protection: Protect
             if attempt == 2:
                 raise
     assert table is not None and state is not None
-    cache.put((period, output, state.computed_seq, state.computed_at, today), table)
-    return table
+    served = Served(table)
+    cache.put((period, output, state.computed_seq, state.computed_at, today), served)
+    return served
 
 
-def _respond(request: Request, table: OutcomeTable) -> Response:
+def _format(request: Request) -> str:
+    """JSON or CSV, by the Accept header (406 for anything else), decided before any work."""
     accept = request.headers.get("accept", "") or "*/*"
     if CSV in accept:
-        return Response(to_csv(table), media_type=f"{CSV}; charset=utf-8")
+        return CSV
     if any(m in accept for m in (JSON, "application/*", "*/*")):
-        return Response(table.model_dump_json(), media_type=JSON)
+        return JSON
     raise Problem(406, "Figures are available as application/json or text/csv.")
 
 
-async def _serve(request: Request, period: str, output: Output) -> OutcomeTable:
+def _respond(served: Served, fmt: str) -> Response:
+    if fmt == CSV:
+        return Response(served.csv, media_type=f"{CSV}; charset=utf-8")
+    return Response(served.json, media_type=JSON)
+
+
+async def _serve(request: Request, period: str, output: Output) -> Served:
+    _format(request)
     return await run_in_threadpool(
         serve_table, request.app.state.engine, period, output, protection_of(request),
         _cache(request), dt.date.today(),
@@ -178,10 +203,10 @@ async def gemeente_outcomes(
 ) -> Response:
     if party.gemeente_code != gemeente_code:
         raise refuse(request, party.oin, "A gemeente may read only the feed of its own residents.")
-    table = await _serve(request, period, gemeente_output(gemeente_code))
+    served = await _serve(request, period, gemeente_output(gemeente_code))
     _log_read(request, party, {"service": "aggregate", "feed": "gemeente", "gemeente": gemeente_code,
                                "period": period})
-    return _respond(request, table)
+    return _respond(served, _format(request))
 
 
 @router.get(
@@ -191,9 +216,9 @@ async def gemeente_outcomes(
 async def rijk_outcomes(
     request: Request, period: PeriodQuery, party: Annotated[Party, Depends(require_roles("rijk"))],
 ) -> Response:
-    table = await _serve(request, period, rijk_output())
+    served = await _serve(request, period, rijk_output())
     _log_read(request, party, {"service": "aggregate", "feed": "rijk", "period": period})
-    return _respond(request, table)
+    return _respond(served, _format(request))
 
 
 @router.get(
@@ -209,8 +234,8 @@ async def provider_outcomes(
     party: Annotated[Party, Depends(require_roles("service"))],
 ) -> Response:
     del party
-    table = await _serve(request, period, provider_output(provider_agb, variant))
-    return _respond(request, table)
+    served = await _serve(request, period, provider_output(provider_agb, variant))
+    return _respond(served, _format(request))
 
 
 @router.get(
@@ -221,5 +246,5 @@ async def national_outcomes(
     request: Request, period: PeriodQuery, party: Annotated[Party, Depends(require_roles("service"))],
 ) -> Response:
     del party
-    table = await _serve(request, period, national_output())
-    return _respond(request, table)
+    served = await _serve(request, period, national_output())
+    return _respond(served, _format(request))
