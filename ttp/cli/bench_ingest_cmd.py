@@ -27,6 +27,7 @@ def bench_ingest(
         r = run_ingest_bench(records, backend=b, batch_size=batch_size, clients=clients, seed=seed)
         if r.accepted != r.records:
             console.print(f"[red]only {r.accepted:,} of {r.records:,} records accepted[/]")
+            raise typer.Exit(1)
         rss = ", ".join(f"{k} {v:.0f}" for k, v in sorted(r.peak_rss_mb.items()))
         table.add_row(b, f"{r.records:,}", str(r.batch_size), str(r.clients), f"{r.seconds:.2f}",
                       f"{r.rate:,.0f}", f"{r.raw_rate:,.0f}", f"{r.rate / r.raw_rate:.2f}", rss)
