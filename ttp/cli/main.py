@@ -1,8 +1,23 @@
-"""The ``ttp`` command line: one entry point for operators, providers and auditors."""
+"""The ``ttp`` command line: one entry point for operators, providers, gemeenten and auditors."""
 
 from __future__ import annotations
 
 import typer
+
+from ttp.cli import (
+    audit_cmd,
+    bench_cmd,
+    disclosure_cmd,
+    feed_cmd,
+    generate_cmd,
+    keys_cmd,
+    openapi_cmd,
+    pki_cmd,
+    purge_cmd,
+    report_cmd,
+    submit_cmd,
+    up_cmd,
+)
 
 app = typer.Typer(
     name="ttp",
@@ -11,39 +26,20 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-from ttp.cli import pki_cmd, submit_cmd, up_cmd  # noqa: E402
-
+# running the system
 app.add_typer(pki_cmd.app, name="pki")
 app.command("up")(up_cmd.up)
 app.command("serve")(up_cmd.serve)
-app.command("submit")(submit_cmd.submit)
-
-from ttp.cli import keys_cmd  # noqa: E402
-
 app.add_typer(keys_cmd.app, name="keys")
-
-from ttp.cli import feed_cmd  # noqa: E402
-
-app.command("feed")(feed_cmd.feed)
-
-from ttp.cli import openapi_cmd  # noqa: E402
-
-app.add_typer(openapi_cmd.app, name="openapi")
-
-from ttp.cli import audit_cmd  # noqa: E402
-
-app.add_typer(audit_cmd.app, name="audit")
-
-from ttp.cli import generate_cmd  # noqa: E402
-
-app.command("generate")(generate_cmd.generate)
-
-from ttp.cli import report_cmd  # noqa: E402
-
-app.command("report")(report_cmd.report)
-
-from ttp.cli import bench_cmd, disclosure_cmd, purge_cmd  # noqa: E402
-
 app.command("purge")(purge_cmd.purge)
+# providers
+app.command("generate")(generate_cmd.generate)
+app.command("submit")(submit_cmd.submit)
+app.command("report")(report_cmd.report)
+# gemeenten and the Rijk
+app.command("feed")(feed_cmd.feed)
+# auditors and operators
+app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(disclosure_cmd.app, name="disclosure")
+app.add_typer(openapi_cmd.app, name="openapi")
 app.add_typer(bench_cmd.app, name="bench")
