@@ -280,6 +280,8 @@ class Suppressor:
         candidates: list[tuple[float, Certificate, Certificate]] = []
         for occ in self.where[key]:
             candidates += self._fast_candidates(occ, up, down)
+        if key[0] and not key[3]:
+            candidates += self._gemeente_transfer(key, up, down)
         candidates.sort(key=lambda c: c[0])
         for _, cert_up, cert_down in candidates:
             changed_up, changed_down = self.changes(cert_up), self.changes(cert_down)
@@ -393,6 +395,90 @@ class Suppressor:
         approx = float(sum(self.pub[t][r, w] + self.pub[t][n_b, w] for w, _ in plan))
         approx += float(sum(pd[v, to_d[w]] + pd[v, d_u] for w, _, v in mirror))
         return [(approx, cert_up, cert_down)]
+
+    def _gemeente_transfer(self, key: CellKey, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
+        """A cell of a gemeente as a whole (its total, access type, care type or age band):
+        move trajectories between gemeenten in all three tables that hold gemeente rows at
+        once, alike in each, so the cells they share (gemeente totals, totals per access
+        type) stay consistent and national totals do not change. Needed where a gemeente is
+        so small that no move within its own row exists."""
+        geo, care, age, _ = key
+        b, c = self.by_kind["B"], self.by_kind["C"]
+        g_table, c_table = self.tables[b], self.tables[c]
+        r = self.g_row[geo[0]]
+        # A PC4 cell: its own PC4 row gains or gives, in its access type if it has one.
+        pc4_row = None
+        if len(geo) == 2:
+            a_t = self.a_table[geo[0]]
+            pc4_row = self.tables[a_t].rows.index(geo)
+        b_leaves = g_table.tree.below[g_table.tree.paths.index(care)]
+        c_leaves = c_table.tree.below[c_table.tree.paths.index(age)]
+        n = g_table.n_rows
+        totals = self.values[b][:n, 0]
+        cost = np.where(np.arange(n) == r, np.inf, self.pub[b][:n, 0] + self.pub[c][:n, 0])
+        order = [int(i) for i in np.lexsort((-totals, cost)) if np.isfinite(cost[i]) and totals[i] > 0]
+        cert_up: Certificate = {}
+        left = up
+        used: list[int] = []
+        for partner in order:
+            if left <= 0:
+                break
+            moved = self._move_gemeente(partner, r, b_leaves, c_leaves, left, cert_up, dst_row=pc4_row)
+            if moved:
+                used.append(partner)
+                left -= moved
+        if left > 0:
+            return []
+        cert_down: Certificate = {}
+        rows = None if pc4_row is None else [pc4_row]
+        if self._move_gemeente(r, used[0], b_leaves, c_leaves, down, cert_down, src_rows=rows) < down:
+            return []
+        # Hiding whole partner gemeenten is dear: other shapes win whenever they exist.
+        return [(float(cost[used].sum()) + 1e6, cert_up, cert_down)]
+
+    def _move_gemeente(self, src: int, dst: int, b_leaves: list[int], c_leaves: list[int], amount: int,
+                       cert: Certificate, *, src_rows: list[int] | None = None, dst_row: int | None = None,
+                       ) -> int:
+        """Move up to ``amount`` trajectories from gemeente row ``src`` to ``dst`` in the care
+        leaves ``b_leaves`` (table B), the bands ``c_leaves`` (table C) and the PC4 tables
+        (same access type as in B; from ``src_rows``, into ``dst_row``, by default any PC4
+        and the first): returns how many were moved."""
+        b, c = self.by_kind["B"], self.by_kind["C"]
+        g_table = self.tables[b]
+        src_a = self.a_table.get(g_table.rows[src][0])
+        dst_a = self.a_table.get(g_table.rows[dst][0])
+        if src_a is None or dst_a is None or not self.tables[dst_a].n_rows:
+            return 0
+        b_deltas = cert.setdefault(b, {})
+        c_deltas = cert.setdefault(c, {})
+        a_deltas = cert.setdefault(src_a, {})
+        dst_deltas = cert.setdefault(dst_a, {})
+        rows_from = list(range(self.tables[src_a].n_rows)) if src_rows is None else src_rows
+        x_a = self.tables[src_a].x
+        moved = 0
+        band_room = int(sum(self.tables[c].x[src, p] + c_deltas.get((src, p), 0) for p in c_leaves))
+        for access_pos, access in enumerate(("false", "true")):
+            want = min(amount, band_room) - moved
+            if want <= 0:
+                break
+            leaves = [p for p in b_leaves if g_table.tree.paths[g_table.tree.leaves[p]][0] == access]
+            in_b = sum(int(g_table.x[src, p]) + b_deltas.get((src, p), 0) for p in leaves)
+            have = {p: int(x_a[p, access_pos]) + a_deltas.get((p, access_pos), 0) for p in rows_from}
+            k = min(want, in_b, sum(have.values()))
+            if k <= 0:
+                continue
+            self._transfer(b, src, dst, leaves, k, cert)
+            self._transfer(c, src, dst, c_leaves, k, cert)
+            left = k
+            for p in sorted(rows_from, key=lambda p: -have[p]):
+                step = min(have[p], left)
+                if step > 0:
+                    a_deltas[(p, access_pos)] = a_deltas.get((p, access_pos), 0) - step
+                    left -= step
+            target = (dst_row or 0, access_pos)
+            dst_deltas[target] = dst_deltas.get(target, 0) + k
+            moved += k
+        return moved
 
     def _lca(self, t: int, a: int, b: int) -> int:
         up_a = self.chain_up[t][a]

@@ -163,6 +163,8 @@ def build_table(conn: Connection, period: str, output: Output, *, threshold: int
     zero = StoredCell(np.zeros(len(LAYOUT), dtype=np.int64), output.third_party, 0)
     total_key: CellKey | None = None
     for key in output_keys(output, domains):
+        if not output.third_party and key[GEO] and key not in stored:
+            continue  # an internal report need not list the gemeenten a provider had no clients in
         s = stored.get(key, zero)
         hidden = output.third_party and (s.suppressed or int(s.counts[0]) < threshold)
         withheld = s.withheld if output.third_party else 0

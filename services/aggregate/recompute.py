@@ -250,6 +250,23 @@ def _cell_row(period: str, key: CellKey, counts: np.ndarray, suppressed: bool, w
     }
 
 
+def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    """Insert many rows: COPY on PostgreSQL (several times faster than INSERT), else executemany."""
+    if not rows:
+        return
+    names = [c.name for c in table.columns]
+    if conn.dialect.name == "postgresql":
+        raw = cast(Any, conn.connection.driver_connection)
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([row[n] for n in names])
+        return
+    raw_sqlite = cast(Any, conn.connection.driver_connection)
+    marks = ", ".join("?" for _ in names)
+    raw_sqlite.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
+                           [tuple(row[n] for n in names) for row in rows])
+
+
 def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime) -> None:
     """Replace the period's cells and domains (inside the caller's transaction)."""
     period = computed.period
@@ -260,8 +277,7 @@ def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime
         _cell_row(period, key, computed.cells.counts[i], key in supp, computed.withheld.get(key, 0))
         for key, i in computed.cells.index.items()
     ]
-    for start in range(0, len(rows), CHUNK):
-        conn.execute(insert(OC), rows[start : start + CHUNK])
+    _bulk_insert(conn, OC, rows)
     domain_rows = computed.domains.rows(period)
     for start in range(0, len(domain_rows), CHUNK):
         conn.execute(insert(PD), domain_rows[start : start + CHUNK])

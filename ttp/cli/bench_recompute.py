@@ -264,6 +264,9 @@ def recompute(
                       f"in {time.perf_counter() - mark:.1f} s")
         mark = time.perf_counter()
         load(engine, data)
+        if engine.dialect.name == "postgresql":
+            with engine.begin() as conn:  # what autovacuum does for a store in use
+                conn.exec_driver_sql("ANALYZE")
         console.print(f"loaded into {engine.dialect.name} in {time.perf_counter() - mark:.1f} s")
         started = time.perf_counter()
         computed = rc.recompute(engine, period, protection, force=True)
