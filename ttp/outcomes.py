@@ -70,7 +70,7 @@ class Scope(BaseModel):
 class OutcomeTable(BaseModel):
     """Everything one output shows for one period."""
 
-    period: str = Field(pattern=r"^\d{4}-H[12]$")
+    period: str = Field(pattern=r"^20\d{2}-H[12]$")
     scope: Scope
     variant: Literal["feed", "intern", "deelbaar"]
     threshold: int = Field(description="Smallest published n; cells below are suppressed")

@@ -14,7 +14,9 @@ import datetime as dt
 import re
 from typing import Final
 
-PERIOD_RE: Final = re.compile(r"^(\d{4})-H([12])$")
+#: Half years of this century: the Jeugdwet dates from 2015, and year 0000 is no date at all.
+PERIOD_PATTERN: Final = r"^(20\d{2})-H([12])$"
+PERIOD_RE: Final = re.compile(PERIOD_PATTERN)
 
 #: Age bands of the outputs, by completed years at the end of the trajectory.
 #: Youth care runs to 18, extended to 23 (verlengde jeugdhulp).

@@ -47,7 +47,7 @@ from ttp.registry import Party
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
 
-PERIOD_PATTERN = r"^\d{4}-H[12]$"
+PERIOD_PATTERN = r"^20\d{2}-H[12]$"
 PeriodQuery = Annotated[str, Query(pattern=PERIOD_PATTERN, description="Half year, e.g. 2026-H1")]
 JSON = "application/json"
 CSV = "text/csv"

@@ -49,7 +49,7 @@ class WireTrajectory(BaseModel):
     startedInCrisis: bool  # noqa: N815
     startDate: dt.date  # noqa: N815
     endDate: dt.date  # noqa: N815
-    period: str = Field(pattern=r"^\d{4}-H[12]$")
+    period: str = Field(pattern=r"^20\d{2}-H[12]$")
     terminationReason: str  # noqa: N815
     legalBasis: Literal["wettelijke-verplichting", "toestemming"]  # noqa: N815
     consentBy: str | None = None  # noqa: N815

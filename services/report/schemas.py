@@ -30,7 +30,7 @@ assert get_args(IndicatorName) == INDICATORS
 ReportVariant = Literal["intern", "deelbaar"]
 
 AGB_PATTERN = r"^\d{8}$"
-PERIOD_PATTERN = r"^\d{4}-H[12]$"
+PERIOD_PATTERN = r"^20\d{2}-H[12]$"
 GEMEENTE_PATTERN = r"^GM\d{4}$"
 
 MAX_TEXT = 4000
