@@ -21,17 +21,20 @@ recomputes (the pattern a third party has seen is kept, see
 
 Certificates are searched in two ways:
 
-* the fast way, for cells inside one table whose change need not reach a
-  cell shared with another table: a rectangle (the sensitive cell, a partner
-  column under the same parent, a partner row) or, for a row total, a move
-  between two rows, choosing the partner that hides the fewest trajectories;
-* otherwise a small integer program over the cell's own table rows, a few
-  candidate partner rows and every linked table (scipy's HiGHS ``milp``),
-  minimising the trajectories hidden.
+* fast shapes, cheapest first (fewest trajectories newly hidden): a
+  rectangle with a partner column under the same parent and one or more
+  partner rows; a move between rows where row totals may change (PC4 and
+  provider rows); a move between two hulpvormen of one gemeente mirrored in
+  a provider's row (for care rare nationally); a move between gemeenten made
+  alike in the gemeente, age and PC4 tables (for small gemeenten);
+* otherwise a small integer program over the cell's own rows, a few candidate
+  partner rows and every linked table (scipy's HiGHS ``milp``, its linear
+  relaxation first), minimising the trajectories hidden.
 
-Each certificate is checked cell by cell before it is used
-(:meth:`Suppressor.verify`), and ``lp_audit.py`` checks the outcome again,
-independently, by linear programming.
+Every certificate is checked cell by cell before it is used (counts stay
+non-negative, a cell shared by tables changes alike in each), and
+``lp_audit.py`` checks the outcome again, independently, by linear
+programming.
 
 Values computed over few respondents get the same treatment in spirit: a
 share, mean or distribution over fewer than ``threshold`` responses is
@@ -247,10 +250,6 @@ class Suppressor:
             if len(deltas) != 1:
                 return None
         return set(changed)
-
-    def cost(self, keys: Iterable[CellKey]) -> int:
-        """Trajectories newly hidden if ``keys`` are hidden (plus one per cell, to prefer fewer)."""
-        return sum(self.value(k) + 1 for k in keys if not self.hidden(k))
 
     # --- the run -------------------------------------------------------------------------------------
 
@@ -479,10 +478,6 @@ class Suppressor:
             dst_deltas[target] = dst_deltas.get(target, 0) + k
             moved += k
         return moved
-
-    def _lca(self, t: int, a: int, b: int) -> int:
-        up_a = self.chain_up[t][a]
-        return next(n for n in self.chain_up[t][b] if n in up_a)
 
     def _take(self, table: HTable, row: int, positions: list[int], amount: int,
               already: dict[tuple[int, int], int]) -> list[tuple[int, int]]:

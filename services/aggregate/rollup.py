@@ -31,14 +31,6 @@ class CellCounts:
     counts: np.ndarray = field(default_factory=lambda: np.zeros((0, len(LAYOUT)), dtype=np.int64))
     index: dict[CellKey, int] = field(default_factory=dict)
 
-    def get(self, key: CellKey) -> np.ndarray:
-        """The counts of a cell; zeros for a cell without trajectories."""
-        i = self.index.get(key)
-        if i is None:
-            return np.zeros(len(LAYOUT), dtype=np.int64)
-        row: np.ndarray = self.counts[i]
-        return row
-
     def n(self, key: CellKey) -> int:
         i = self.index.get(key)
         return 0 if i is None else int(self.counts[i, 0])

@@ -29,7 +29,7 @@ sum of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,11 +75,6 @@ class ColumnTree:
             sums[node, positions] = 1
         return cls(paths, parent, depth, leaves, chains, below, sums)
 
-    def child_towards(self, ancestor: int, leaf_pos: int) -> int:
-        """The child of ``ancestor`` on the way down to a leaf."""
-        chain = self.chains[leaf_pos]
-        return chain[chain.index(ancestor) - 1]
-
 
 def care_tree() -> ColumnTree:
     return ColumnTree.build([p for level in range(4) for p in care_nodes(level)])
@@ -103,8 +98,6 @@ class HTable:
     tree: ColumnTree
     #: Finest cells, R x leaves; true counts (or zeros where unknown).
     x: np.ndarray
-    #: Rows the recipient cannot see individually (the rest of the country).
-    hidden_rows: set[int] = field(default_factory=set)
 
     @property
     def n_rows(self) -> int:
