@@ -97,7 +97,7 @@ def seen_cells(tables: Iterable[OutcomeTable]) -> dict[CellKey, Seen]:
     for table in tables:
         gemeente = table.scope.code if table.scope.kind == "gemeente" else None
         provider = table.scope.code if table.scope.kind == "provider" else None
-        half = (table.rounding or 1) / 2 if table.rounding else 0.0
+        half = table.rounding / 2 if table.rounding else 0.0  # a rounded count: a range
         for cell in table.cells:
             if cell.indicator != "uitval":
                 continue
