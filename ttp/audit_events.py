@@ -8,6 +8,7 @@ pseudonym; ``subject`` holds organisation ids, record ids, hashes and counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -45,7 +46,7 @@ class AuditEvent(BaseModel):
 class AuditSink(Protocol):
     """Where a service writes its audit events; durable once ``append`` returns."""
 
-    async def append(self, events: list[AuditEvent], *, proofs: str = "all") -> dict[str, Any]:
+    async def append(self, events: Sequence[AuditEvent | dict[str, Any]], *, proofs: str = "all") -> dict[str, Any]:
         """Append events in order; returns the log's receipt (leaf indexes, checkpoint, proofs).
 
         ``proofs="last"`` asks for the inclusion proof of the last event only.

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     #: In-flight batches at ingest beyond which it sheds load with 503.
     max_inflight_batches: int = 8
 
+    #: Seconds between background recomputes of stale periods in aggregate (0 = only on read).
+    recompute_interval: float = 60.0
+
     #: Timeout for service-to-service calls, seconds.
     upstream_timeout: float = 30.0
 

@@ -6,6 +6,8 @@ indicators and serves the gemeente and Rijk feeds and the report service.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,7 +16,9 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import text
 
+from services.aggregate.disclosure import Protection
 from services.aggregate.models import parties
+from services.aggregate.recompute import keep_fresh
 from services.aggregate.routes_ingest import router as ingest_router
 from services.aggregate.routes_outcomes import router as outcomes_router
 from services.aggregate.wire import PrepareRequest, WithdrawalRequest
@@ -46,9 +50,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from ttp.audit_client import HttpAuditSink
 
             app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        refresher: asyncio.Task[None] | None = None
+        if settings.recompute_interval > 0:
+            protection = Protection(settings.suppression_threshold, settings.protection_ratio)
+            refresher = asyncio.create_task(keep_fresh(engine, protection, interval=settings.recompute_interval))
         try:
             yield
         finally:
+            if refresher is not None:
+                refresher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refresher
             close = getattr(app.state.audit_sink, "aclose", None)
             if close is not None:
                 await close()

@@ -8,7 +8,7 @@ postcode sent by mistake is refused, not stored.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,9 +57,9 @@ class WireTrajectory(BaseModel):
     measurements: list[WireMeasurement] = Field(default_factory=list, max_length=2)
 
 
-_PSEUDONYM = {"keyVersion": 1, "value": "3f" * 32}
+_PSEUDONYM: dict[str, Any] = {"keyVersion": 1, "value": "3f" * 32}
 
-EXAMPLE_TRAJECTORY = {
+EXAMPLE_TRAJECTORY: dict[str, Any] = {
     "recordId": "HZN-2026-000123", "contentHash": "9c" * 32, "pseudonyms": [_PSEUDONYM], "bsnKnown": True,
     "trajectoryRef": "TR-88812", "pc4": "1055", "gemeente": "GM0363", "ageAtEnd": 14, "ageBand": "12-15",
     "sector": "jeugdhulp", "freelyAccessible": False, "hulpvorm": "02", "referrer": "01",

@@ -23,7 +23,7 @@ from services.ingest.models import Receipt, ReceiptCounts, RecordProblem, batch_
 from services.ingest.rules import ValidRecord, validate_records
 from services.ingest.upstream import Unavailable, post_json
 from ttp import metrics
-from ttp.audit_events import AuditEvent, AuditSink
+from ttp.audit_events import AuditSink
 from ttp.problems import InvalidParam
 from ttp.registry import Party
 
@@ -42,14 +42,16 @@ class Upstreams:
 def _audit_events(
     party: Party, batch_id: str, valid: list[ValidRecord], rows: list[dict[str, Any]],
     outcome: dict[str, Any], rejected: list[RecordProblem],
-) -> list[AuditEvent]:
+) -> list[dict[str, Any]]:
     """Entries for the log: legal basis and consent of every stored record, and every rejection.
+
+    Plain dicts with the ``AuditEvent`` fields: there are thousands per batch.
 
     Idempotency keys tie an entry to (provider, recordId, content): the same
     content resent never adds an entry, a correction always does.
     """
     by_id = {v.record.recordId: (v, row) for v, row in zip(valid, rows, strict=True)}
-    events: list[AuditEvent] = []
+    events: list[dict[str, Any]] = []
     agb = party.agb or ""
     for kind, ids in (("record-accepted", outcome["accepted"]), ("record-corrected", outcome["corrections"])):
         for rid in ids:
@@ -57,7 +59,7 @@ def _audit_events(
             rec = v.record
             content_hash = row["contentHash"]
             events.append(
-                AuditEvent.model_construct(
+                dict(
                     kind=kind, actorOin=party.oin,
                     subject={
                         "provider": agb, "recordId": rid, "contentHash": content_hash,
@@ -71,7 +73,7 @@ def _audit_events(
     for problem in rejected:
         codes = sorted({p.code for p in problem.problems})
         events.append(
-            AuditEvent.model_construct(
+            dict(
                 kind="record-rejected", actorOin=party.oin,
                 subject={
                     "provider": agb, "recordId": problem.recordId, "batchId": batch_id,
@@ -85,7 +87,7 @@ def _audit_events(
 
 def batch_summary(
     party: Party, batch_id: str, rows: list[dict[str, Any]], counts: ReceiptCounts, entries: int
-) -> AuditEvent:
+) -> dict[str, Any]:
     """The batch's own log entry, last of its append: the one the receipt proves.
 
     Its ``recordsDigest`` (SHA-256 over the batch's recordId and content hash
@@ -97,7 +99,7 @@ def batch_summary(
         h.update(f"{row['recordId']}\x00{row['contentHash']}\n".encode())
     digest = h.hexdigest()
     agb = party.agb or ""
-    return AuditEvent.model_construct(
+    return dict(
         kind="batch-received", actorOin=party.oin,
         subject={"provider": agb, "batchId": batch_id, "counts": counts.model_dump(), "entries": entries,
                  "recordsDigest": digest},
