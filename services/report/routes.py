@@ -18,6 +18,7 @@ durable; reads are audited without waiting.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import logging
 import time
@@ -518,6 +519,13 @@ async def get_report(
     if fmt == "html":
         headers["Content-Security-Policy"] = HTML_CSP
         headers["X-Content-Type-Options"] = "nosniff"
+    headers["Vary"] = "Accept, Accept-Encoding"
+    if fmt != "pdf" and "gzip" in request.headers.get("accept-encoding", ""):
+        # Text renders run to hundreds of kilobytes; their gzip copy is cached beside them.
+        gz = await renders.get((providerId, period, variant, f"{fmt}.gz", version),
+                               lambda: gzip.compress(body, compresslevel=6, mtime=0))
+        headers["Content-Encoding"] = "gzip"
+        return Response(gz, media_type=MEDIA_TYPES[fmt], headers=headers)
     return Response(body, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
