@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import re
 import ssl
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
@@ -196,3 +202,26 @@ def test_consent_withdrawal_removes_rows_and_blocks_resend_without_new_basis(clu
     back = post(cluster, "provider-98000003", "wd-c", [renewed, legal]).json()
     assert back["counts"]["accepted"] == 2, back
     assert store_count(cluster, "98000003") == before
+
+
+def test_ttp_submit_file_twice_counts_nothing_twice(cluster: Cluster, tmp_path: Path) -> None:
+    """The provider's command: a file with some invalid records, submitted, then submitted again."""
+    records = generated(600, seed=5, invalid_share=0.1)
+    path = tmp_path / "delivery.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    env = {**os.environ, "TTP_HOME": str(cluster.home), "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "ttp", "submit", str(path), "--url", cluster.base_url("ingest"), "--batch-size", "250"]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+    def summary(text: str) -> list[str]:
+        row = next(line for line in text.splitlines() if re.match(r"^│\s+\d", line))
+        return [c.strip().replace(",", "") for c in row.strip("│").split("│")]
+
+    _batches, received, accepted, duplicates, corrections, rejected, _retries = summary(first.stdout)
+    assert int(received) == 600 and int(rejected) > 0 and int(accepted) + int(rejected) == 600
+    again = summary(second.stdout)
+    # the same batches again: the same receipts (stable batch ids), nothing stored twice
+    assert again[1:6] == [received, accepted, duplicates, corrections, rejected]

@@ -176,7 +176,7 @@ def submit(
     elif provider:
         contexts[None] = client_context(settings.pki, f"provider-{provider}")
     else:
-        agbs = {str(r.get("providerAgb")) for _, rs in read_batches(file, 100_000, True) for r in rs[:1]}
+        agbs = {agb for agb, _ in read_batches(file, 100_000, True) if agb is not None}
         for agb in agbs:
             if cert_paths(settings.pki, f"provider-{agb}")[0].exists():
                 contexts[agb] = client_context(settings.pki, f"provider-{agb}")
