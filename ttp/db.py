@@ -15,8 +15,28 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
+
+#: Constraint names every service's metadata uses, so migrations name them the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def database_status(engine: Engine) -> str:
+    """``ok`` when the database answers a trivial query, else ``unreachable`` (readiness probes)."""
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except SQLAlchemyError:
+        return "unreachable"
+    return "ok"
 
 
 def normalise_url(url: str) -> str:

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
 
 from services.aggregate.disclosure import Protection
 from services.aggregate.models import parties
@@ -23,7 +22,7 @@ from services.aggregate.routes_ingest import router as ingest_router
 from services.aggregate.routes_outcomes import router as outcomes_router
 from services.aggregate.wire import PrepareRequest, WithdrawalRequest
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import make_engine, migrate
+from ttp.db import database_status, make_engine, migrate
 from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
 from ttp.registry import Registry
@@ -67,15 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
-        def ping() -> str:
-            with app.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return "ok"
-
-        try:
-            return {"database": await run_in_threadpool(ping)}
-        except Exception:
-            return {"database": "unreachable"}
+        return {"database": await run_in_threadpool(database_status, app.state.engine)}
 
     app = create_service_app(
         SERVICE,

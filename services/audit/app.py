@@ -14,8 +14,6 @@ from typing import Any
 
 from anyio import to_thread
 from fastapi import FastAPI
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from services.audit.checkpoint import CheckpointSigner, load_private_key
 from services.audit.models import parties
@@ -23,7 +21,7 @@ from services.audit.routes import AppendRequest, router
 from services.audit.sink import AuditLog, LocalAuditSink
 from services.audit.store import AuditStore, make_audit_engine
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import migrate
+from ttp.db import database_status, migrate
 from ttp.identity import UNKNOWN_OIN, oin_from_pem
 from ttp.openapi_models import document_models
 from ttp.pki import server_paths
@@ -71,15 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
-        def ping() -> None:
-            with app.state.store.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-
-        try:
-            await to_thread.run_sync(ping)
-            return {"database": "ok"}
-        except SQLAlchemyError:
-            return {"database": "unavailable"}
+        return {"database": await to_thread.run_sync(database_status, app.state.store.engine)}
 
     app = create_service_app(
         "audit",

@@ -22,18 +22,12 @@ import datetime as dt
 from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, MetaData, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ttp.db import NAMING
 from ttp.registry import parties_table
 
 #: Levels of the tree whose complete nodes are stored (every 4th: 4, 8, 12, ...).
 NODE_STRIDE = 4
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
 
 from services.ingest.models import BatchEnvelope
 from services.ingest.pipeline import Upstreams
@@ -21,7 +20,7 @@ from services.ingest.receipts import parties
 from services.ingest.routes import _Inflight, router
 from services.ingest.withdrawal import ConsentWithdrawal
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import make_engine, migrate
+from ttp.db import database_status, make_engine, migrate
 from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
 from ttp.registry import Registry
@@ -60,12 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             engine.dispose()
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
-        checks: dict[str, Any] = {}
-        try:
-            await run_in_threadpool(lambda: app.state.engine.connect().execute(text("SELECT 1")))
-            checks["database"] = "ok"
-        except Exception:
-            checks["database"] = "unreachable"
+        checks: dict[str, Any] = {"database": await run_in_threadpool(database_status, app.state.engine)}
         for name, client in (("pseudonymise", app.state.upstreams.pseudonymise),
                              ("aggregate", app.state.upstreams.aggregate)):
             try:

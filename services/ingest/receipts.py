@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.aggregate.models import NAMING
+from ttp.db import NAMING
 from ttp.registry import parties_table
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import text
 
 from services.report.cache import RenderCache
 from services.report.figures import FigureCache, FigureSource
@@ -22,7 +21,7 @@ from services.report.models import parties
 from services.report.routes import router
 from services.report.schemas import ReportDocument
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import make_engine, migrate
+from ttp.db import database_status, make_engine, migrate
 from ttp.registry import Registry
 from ttp.settings import Settings, get_settings
 
@@ -76,15 +75,7 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
             engine.dispose()
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
-        def ping() -> str:
-            with app.state.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return "ok"
-
-        try:
-            return {"database": await run_in_threadpool(ping)}
-        except Exception:
-            return {"database": "unreachable"}
+        return {"database": await run_in_threadpool(database_status, app.state.engine)}
 
     app = create_service_app(
         SERVICE,
