@@ -57,11 +57,11 @@ import httpx
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit.checkpoint import CheckpointError, load_public_key
-from services.audit.merkle import ProofError
 from ttp.audit_events import AuditEvent
 from ttp.audit_verify import verify_receipt
+from ttp.checkpoint import CheckpointError, load_public_key
 from ttp.logging_setup import request_id_var
+from ttp.merkle import ProofError
 from ttp.service_client import service_client
 from ttp.settings import Settings
 

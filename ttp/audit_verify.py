@@ -33,9 +33,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit.checkpoint import Checkpoint, CheckpointError, parse_time, verify_checkpoint
 from services.audit.entries import canonical_json, personal_data_paths
-from services.audit.merkle import CompactRange, ProofError, leaf_hash, verify_consistency, verify_inclusion
 from ttp.audit_events import EVENT_KINDS
 from ttp.audit_export import (
     CheckpointLine,
@@ -46,6 +44,8 @@ from ttp.audit_export import (
     parse_line,
     read_header,
 )
+from ttp.checkpoint import Checkpoint, CheckpointError, parse_time, verify_checkpoint
+from ttp.merkle import CompactRange, ProofError, leaf_hash, verify_consistency, verify_inclusion
 
 ENTRY_KEYS = {"index", "timestamp", "kind", "actorOin", "recordedBy", "subject"}
 OPTIONAL_KEYS = {"idempotencyKey"}

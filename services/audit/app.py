@@ -15,12 +15,12 @@ from typing import Any
 from anyio import to_thread
 from fastapi import FastAPI
 
-from services.audit.checkpoint import CheckpointSigner, load_private_key
 from services.audit.models import parties
 from services.audit.routes import AppendRequest, router
 from services.audit.sink import AuditLog, LocalAuditSink
 from services.audit.store import AuditStore, make_audit_engine
 from ttp.app_factory import create_app as create_service_app
+from ttp.checkpoint import CheckpointSigner, load_private_key
 from ttp.db import database_status, migrate
 from ttp.identity import UNKNOWN_OIN, oin_from_pem
 from ttp.openapi_models import document_models

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import IO
 
-from services.audit.checkpoint import parse_checkpoint
 from services.audit.store import AuditStore
 from ttp.audit_export import write_export
+from ttp.checkpoint import parse_checkpoint
 
 
 def export_log(store: AuditStore, out: IO[bytes]) -> int:

@@ -32,9 +32,12 @@ from sqlalchemy import Connection, Engine, Table, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from services.audit.bulk import bind_value, insert_rows, lookup_in, read_value
-from services.audit.checkpoint import CheckpointSigner, format_time
 from services.audit.entries import derived_columns, encode_entry
-from services.audit.merkle import (
+from services.audit.models import NODE_STRIDE, Entry, Node, SignedCheckpoint, TreeHead
+from ttp.audit_events import AuditEvent
+from ttp.checkpoint import CheckpointSigner, format_time
+from ttp.db import make_engine
+from ttp.merkle import (
     CompactRange,
     Levels,
     consistency_proof,
@@ -43,9 +46,6 @@ from services.audit.merkle import (
     leaf_hash,
     node_hash,
 )
-from services.audit.models import NODE_STRIDE, Entry, Node, SignedCheckpoint, TreeHead
-from ttp.audit_events import AuditEvent
-from ttp.db import make_engine
 
 HEAD_ID = 1
 #: Rows per ``IN (...)`` lookup: well below SQLite's and PostgreSQL's bind limits.

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.audit.app import create_app
-from services.audit.checkpoint import CheckpointSigner, load_private_key, load_public_key
 from services.audit.store import AuditStore, make_audit_engine
 from ttp.audit_events import AuditEvent
+from ttp.checkpoint import CheckpointSigner, load_private_key, load_public_key
 from ttp.db import migrate
 from ttp.registry import load_yaml
 from ttp.settings import Settings

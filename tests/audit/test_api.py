@@ -13,12 +13,12 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from services.audit.app import create_app
-from services.audit.checkpoint import verify_checkpoint
-from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from services.audit.store import AuditStore
 from tests.audit.conftest import app_settings, events, oin_of
 from tests.helpers.asgi import party_client
 from ttp.audit_verify import verify_receipt
+from ttp.checkpoint import verify_checkpoint
+from ttp.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 SLUGS = [None, "provider-98000001", "gemeente-GM0363", "rijk", "auditor", "service-ingest"]
 PROBLEM = "application/problem+json"

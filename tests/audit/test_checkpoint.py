@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.audit.checkpoint import (
+from ttp.checkpoint import (
     CheckpointError,
     CheckpointSigner,
     key_id,

@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 
-from services.audit.checkpoint import verify_checkpoint
-from services.audit.merkle import verify_consistency
 from services.audit.sink import AuditLog
 from services.audit.store import AuditStore
 from tests.audit.conftest import events, open_store
 from tests.audit.test_merkle import mth
+from ttp.checkpoint import verify_checkpoint
+from ttp.merkle import verify_consistency
 
 WRITERS = 4
 BATCHES = 6

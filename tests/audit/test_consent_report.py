@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from services.audit.checkpoint import verify_checkpoint
 from tests.helpers.asgi import party_client
 from ttp.audit_events import AuditEvent
+from ttp.checkpoint import verify_checkpoint
 
 PROVIDER_OIN = "00000099100000000001"
 

@@ -13,7 +13,7 @@ import itertools
 
 import pytest
 
-from services.audit.merkle import (
+from ttp.merkle import (
     EMPTY_ROOT,
     CompactRange,
     Levels,

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 
 from services.audit import bulk
 from services.audit import store as store_module
-from services.audit.checkpoint import verify_checkpoint
-from services.audit.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
 from services.audit.models import NODE_STRIDE, Entry, Node
 from services.audit.store import AuditStore
 from tests.audit.conftest import INGEST_OIN, events
 from tests.audit.test_merkle import mth, path, proof
+from ttp.checkpoint import verify_checkpoint
+from ttp.merkle import leaf_hash, root_from_leaf_hashes, verify_consistency, verify_inclusion
 
 
 def bodies(store: AuditStore) -> list[bytes]:

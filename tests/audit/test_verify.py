@@ -18,16 +18,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-from services.audit.checkpoint import CheckpointSigner
 from services.audit.entries import canonical_json
 from services.audit.export import export_log
-from services.audit.merkle import leaf_hash
 from services.audit.sink import receipt_document
 from services.audit.store import AuditStore
 from tests.audit.conftest import INGEST_OIN, events, open_store
 from ttp.audit_verify import Report, verify_export
+from ttp.checkpoint import CheckpointSigner
 from ttp.cli.main import app as cli
 from ttp.db import migrate
+from ttp.merkle import leaf_hash
 
 BATCHES = (5, 1, 9, 16, 3, 7)
 SIZE = sum(BATCHES)

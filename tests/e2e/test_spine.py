@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from services.aggregate.models import Measurement, Trajectory
-from services.audit.checkpoint import load_public_key
 from tests.helpers.cluster import Cluster
 from tests.helpers.records import generated, make_bsn, valid_record
 from ttp.audit_verify import verify_receipt
+from ttp.checkpoint import load_public_key
 
 
 def store_count(cluster: Cluster, provider: str | None = None) -> int:

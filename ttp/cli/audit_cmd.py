@@ -17,11 +17,11 @@ from typing import Annotated, Any
 
 import typer
 
-from services.audit.checkpoint import CheckpointError, load_public_key
 from services.audit.export import export_log
-from services.audit.merkle import ProofError
 from services.audit.store import AuditStore, make_audit_engine
 from ttp.audit_verify import Report, load_proof_hashes, verify_checkpoint_consistency, verify_export
+from ttp.checkpoint import CheckpointError, load_public_key
+from ttp.merkle import ProofError
 from ttp.settings import get_settings
 
 app = typer.Typer(help="Audit log: export it, verify it offline.", no_args_is_help=True)
