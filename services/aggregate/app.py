@@ -22,10 +22,10 @@ from services.aggregate.routes_ingest import router as ingest_router
 from services.aggregate.routes_outcomes import router as outcomes_router
 from services.aggregate.wire import PrepareRequest, WithdrawalRequest
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import database_status, make_engine, migrate
+from ttp.db import database_status
 from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
-from ttp.registry import Registry
+from ttp.service_state import close_storing_service, open_storing_service
 from ttp.settings import Settings, get_settings
 
 SERVICE = "aggregate"
@@ -37,18 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.database_url(SERVICE)
-        await run_in_threadpool(migrate, SERVICE, url)
-        engine = make_engine(url)
-        app.state.engine = engine
-        app.state.settings = settings
-        app.state.registry = await run_in_threadpool(
-            Registry.seed_and_load, engine, parties, settings.registry
-        )
-        if getattr(app.state, "audit_sink", None) is None:
-            from ttp.audit_client import HttpAuditSink
-
-            app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        engine = await open_storing_service(app, settings, SERVICE, parties)
         refresher: asyncio.Task[None] | None = None
         if settings.recompute_interval > 0:
             protection = Protection(settings.suppression_threshold, settings.protection_ratio)
@@ -60,10 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
-            close = getattr(app.state.audit_sink, "aclose", None)
-            if close is not None:
-                await close()
-            engine.dispose()
+            await close_storing_service(app, engine)
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
         return {"database": await run_in_threadpool(database_status, app.state.engine)}

@@ -20,11 +20,11 @@ from services.ingest.receipts import parties
 from services.ingest.routes import _Inflight, router
 from services.ingest.withdrawal import ConsentWithdrawal
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import database_status, make_engine, migrate
+from ttp.db import database_status
 from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
-from ttp.registry import Registry
 from ttp.service_client import service_client
+from ttp.service_state import close_storing_service, open_storing_service
 from ttp.settings import Settings, get_settings
 
 SERVICE = "ingest"
@@ -36,15 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.database_url(SERVICE)
-        await run_in_threadpool(migrate, SERVICE, url)
-        engine = make_engine(url)
-        app.state.engine = engine
-        app.state.registry = await run_in_threadpool(Registry.seed_and_load, engine, parties, settings.registry)
-        if getattr(app.state, "audit_sink", None) is None:
-            from ttp.audit_client import HttpAuditSink
-
-            app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        engine = await open_storing_service(app, settings, SERVICE, parties)
         pseudo = service_client(settings, SERVICE, "pseudonymise")
         agg = service_client(settings, SERVICE, "aggregate")
         app.state.upstreams = Upstreams(pseudonymise=pseudo, aggregate=agg, audit=app.state.audit_sink)
@@ -53,10 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await pseudo.aclose()
             await agg.aclose()
-            close = getattr(app.state.audit_sink, "aclose", None)
-            if close is not None:
-                await close()
-            engine.dispose()
+            await close_storing_service(app, engine)
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
         checks: dict[str, Any] = {"database": await run_in_threadpool(database_status, app.state.engine)}

@@ -21,8 +21,8 @@ from services.report.models import parties
 from services.report.routes import router
 from services.report.schemas import ReportDocument
 from ttp.app_factory import create_app as create_service_app
-from ttp.db import database_status, make_engine, migrate
-from ttp.registry import Registry
+from ttp.db import database_status
+from ttp.service_state import close_storing_service, open_storing_service
 from ttp.settings import Settings, get_settings
 
 SERVICE = "report"
@@ -41,18 +41,7 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        url = settings.database_url(SERVICE)
-        await run_in_threadpool(migrate, SERVICE, url)
-        engine = make_engine(url)
-        app.state.engine = engine
-        app.state.settings = settings
-        app.state.registry = await run_in_threadpool(
-            Registry.seed_and_load, engine, parties, settings.registry
-        )
-        if getattr(app.state, "audit_sink", None) is None:
-            from ttp.audit_client import HttpAuditSink
-
-            app.state.audit_sink = HttpAuditSink(settings, SERVICE)
+        engine = await open_storing_service(app, settings, SERVICE, parties)
         source = figures
         if source is None:
             from services.report.figures import HttpFigureSource
@@ -69,10 +58,7 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
             yield
         finally:
             await app.state.figures.aclose()
-            close = getattr(app.state.audit_sink, "aclose", None)
-            if close is not None:
-                await close()
-            engine.dispose()
+            await close_storing_service(app, engine)
 
     async def readiness(app: FastAPI) -> dict[str, Any]:
         return {"database": await run_in_threadpool(database_status, app.state.engine)}
