@@ -16,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttp import metrics
+from ttp.identity import require_roles
 from ttp.logging_setup import request_id_var
 from ttp.openapi_nl import shape_document
 from ttp.problems import PROBLEM_JSON, Problem, install_problem_handlers
+from ttp.registry import Party
 
 API_VERSION = "1.0.0"
 log = logging.getLogger("ttp.app")
@@ -211,7 +213,8 @@ def create_app(
 
     @ops.get("/metrics", summary="Prometheus metrics (no personal data)", operation_id=f"{service}Metrics",
              include_in_schema=False)
-    async def prometheus() -> Any:
+    async def prometheus(_party: Party = Depends(require_roles("service"))) -> Any:
+        # Counts of other providers' deliveries are not for providers or gemeenten: TTP monitoring only.
         return metrics.response()
 
     app.include_router(ops)
