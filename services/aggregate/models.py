@@ -104,6 +104,8 @@ class Measurement(Base):
     without_help: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     problem_change: Mapped[str | None] = mapped_column(String(24), nullable=True)
     goal_overall: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    #: The trajectory's period, repeated so a recompute reads a period's answers without a join.
+    period: Mapped[str] = mapped_column(String(7))
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -111,6 +113,7 @@ class Measurement(Base):
             ["trajectories.provider_agb", "trajectories.record_id"],
             ondelete="CASCADE",
         ),
+        Index("ix_measurements_period", "period"),
     )
 
 
@@ -123,6 +126,8 @@ class GoalScore(Base):
     informant: Mapped[str] = mapped_column(String(8), primary_key=True)
     goal_index: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     score: Mapped[int] = mapped_column(SmallInteger)
+    #: The trajectory's period (as for measurements).
+    period: Mapped[str] = mapped_column(String(7))
 
     __table_args__ = (
         ForeignKeyConstraint(
@@ -130,6 +135,7 @@ class GoalScore(Base):
             ["trajectories.provider_agb", "trajectories.record_id"],
             ondelete="CASCADE",
         ),
+        Index("ix_goal_scores_period", "period"),
     )
 
 

@@ -24,13 +24,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import numpy as np
 import orjson
 from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.aggregate.aggregate_models import AggregatePeriod, OutcomeCell, PeriodDomain, ReleasedCell
+from services.aggregate.bulk_insert import bulk_insert
 from services.aggregate.cells import (
     ALL_VIEWS,
     BANDS,
@@ -204,9 +204,7 @@ def compute(conn: Connection, period: str, protection: Protection,
             released: tuple[set[CellKey], dict[CellKey, int]] | None = None) -> Computed:
     """Count, roll up and protect one period (reads only)."""
     timings: dict[str, float] = {}
-    started = time.perf_counter()
-    facts = compute_facts(conn, period)
-    timings["sql"] = time.perf_counter() - started
+    facts = compute_facts(conn, period, timings=timings)
     mark = time.perf_counter()
     cells = roll_up(facts, ALL_VIEWS)
     domains = _domains(conn, facts)
@@ -237,34 +235,34 @@ def load_released(conn: Connection, period: str) -> tuple[set[CellKey], dict[Cel
     return supp, withheld
 
 
-def _cell_row(period: str, key: CellKey, counts: np.ndarray, suppressed: bool, withheld: int) -> dict[str, object]:
-    geo, care, age, prov = key
-    return {
-        "period": period, "cell_key": key_string(key), "view": VIEW_NAMES[view_of(key)],
-        "gemeente": geo[0] if geo else None, "pc4": geo[1] if len(geo) > 1 else None,
-        "provider_agb": prov[0] if prov else None,
-        "freely_accessible": care[0] if care else None, "sector": care[1] if len(care) > 1 else None,
-        "hulpvorm": care[2] if len(care) > 2 else None, "age_band": age[0] if age else None,
-        "n": int(counts[0]), "counts": orjson.dumps(counts.tolist()).decode(), "layout": LAYOUT_VERSION,
-        "suppressed": suppressed, "withheld": withheld,
+def _cell_rows(period: str, computed: Computed) -> tuple[list[str], list[tuple[object, ...]]]:
+    """The period's ``outcome_cells`` rows, built column by column (120,000 cells nationally)."""
+    keys = computed.cells.keys
+    supp = computed.outcome.suppressed
+    withheld = computed.withheld
+    counts = computed.cells.counts
+    geo = [k[0] for k in keys]
+    care = [k[1] for k in keys]
+    columns: dict[str, list[object]] = {
+        "period": [period] * len(keys),
+        "cell_key": [key_string(k) for k in keys],
+        "view": [VIEW_NAMES[view_of(k)] for k in keys],
+        "gemeente": [g[0] if g else None for g in geo],
+        "pc4": [g[1] if len(g) > 1 else None for g in geo],
+        "provider_agb": [k[3][0] if k[3] else None for k in keys],
+        "freely_accessible": [c[0] if c else None for c in care],
+        "sector": [c[1] if len(c) > 1 else None for c in care],
+        "hulpvorm": [c[2] if len(c) > 2 else None for c in care],
+        "age_band": [k[2][0] if k[2] else None for k in keys],
+        "n": counts[:, 0].tolist() if len(keys) else [],
+        "counts": [orjson.dumps(row).decode() for row in counts.tolist()],
+        "layout": [LAYOUT_VERSION] * len(keys),
+        "suppressed": [k in supp for k in keys],
+        "withheld": [withheld.get(k, 0) for k in keys],
     }
-
-
-def _bulk_insert(conn: Connection, table: Table, rows: list[dict[str, object]]) -> None:
-    """Insert many rows: COPY on PostgreSQL (several times faster than INSERT), else executemany."""
-    if not rows:
-        return
-    names = [c.name for c in table.columns]
-    if conn.dialect.name == "postgresql":
-        raw = cast(Any, conn.connection.driver_connection)
-        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[n] for n in names])
-        return
-    raw_sqlite = cast(Any, conn.connection.driver_connection)
-    marks = ", ".join("?" for _ in names)
-    raw_sqlite.executemany(f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})",
-                           [tuple(row[n] for n in names) for row in rows])
+    names = [c.name for c in OC.columns]
+    assert set(names) == set(columns), "outcome_cells columns changed"
+    return names, list(zip(*(columns[n] for n in names), strict=True))
 
 
 def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime) -> None:
@@ -272,12 +270,8 @@ def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime
     period = computed.period
     conn.execute(delete(OC).where(OC.c.period == period))
     conn.execute(delete(PD).where(PD.c.period == period))
-    supp = computed.outcome.suppressed
-    rows = [
-        _cell_row(period, key, computed.cells.counts[i], key in supp, computed.withheld.get(key, 0))
-        for key, i in computed.cells.index.items()
-    ]
-    _bulk_insert(conn, OC, rows)
+    names, rows = _cell_rows(period, computed)
+    bulk_insert(conn, OC.name, names, rows, dates=False)
     domain_rows = computed.domains.rows(period)
     for start in range(0, len(domain_rows), CHUNK):
         conn.execute(insert(PD), domain_rows[start : start + CHUNK])

@@ -81,12 +81,8 @@ def purge(engine: Engine, protection: Protection, today: dt.date | None = None) 
             # The last recompute: every 3.2 window has passed, these figures are final.
             recompute(engine, period, protection, force=state is None)
         with engine.begin() as conn:
-            in_period = select(T.c.provider_agb, T.c.record_id).where(T.c.period == period)
             for table, counter in ((G, "goal_scores"), (M, "measurements")):
-                gone = conn.execute(delete(table).where(
-                    exists(in_period.where(and_(T.c.provider_agb == table.c.provider_agb,
-                                                T.c.record_id == table.c.record_id)))
-                )).rowcount
+                gone = conn.execute(delete(table).where(table.c.period == period)).rowcount
                 setattr(report, counter, getattr(report, counter) + gone)
             report.trajectories += conn.execute(delete(T).where(T.c.period == period)).rowcount
             conn.execute(delete(RC).where(RC.c.period == period))  # no recompute will need it

@@ -333,12 +333,12 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
                 m_rows.append({
                     "provider_agb": provider, "record_id": t.recordId, "informant": m.informant,
                     "satisfaction": m.satisfaction, "without_help": m.withoutHelp,
-                    "problem_change": m.problemChange, "goal_overall": m.goalOverall,
+                    "problem_change": m.problemChange, "goal_overall": m.goalOverall, "period": t.period,
                 })
                 for i, score in enumerate(m.goals, start=1):
                     g_rows.append({
                         "provider_agb": provider, "record_id": t.recordId, "informant": m.informant,
-                        "goal_index": i, "score": score,
+                        "goal_index": i, "score": score, "period": t.period,
                     })
         for table, rows in ((T, t_rows), (M, m_rows), (G, g_rows)):
             if rows:

@@ -89,10 +89,11 @@ def insert_rows(engine: Engine, rows: Iterable[Row]) -> None:
                 "provider_agb": r.provider, "record_id": r.record_id, "informant": m.informant,
                 "satisfaction": m.satisfaction, "without_help": m.without_help,
                 "problem_change": m.problem_change, "goal_overall": m.goal_overall,
+                "period": period_of(r.end),
             })
             g_rows += [
                 {"provider_agb": r.provider, "record_id": r.record_id, "informant": m.informant,
-                 "goal_index": i, "score": s}
+                 "goal_index": i, "score": s, "period": period_of(r.end)}
                 for i, s in enumerate(m.goals, start=1)
             ]
     persons = sorted({r.person for r in rows})

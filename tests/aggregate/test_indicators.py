@@ -13,12 +13,13 @@ import datetime as dt
 import pytest
 from sqlalchemy import Engine
 
+from services.aggregate import columnar
 from services.aggregate.cells import GEMEENTE_VIEWS, INTERN_VIEWS
 from services.aggregate.disclosure import Protection
 from services.aggregate.feeds import Output, build_table, window_end
-from services.aggregate.indicators import add_months_py
+from services.aggregate.indicators import Facts, add_months_py, compute_facts
 from services.aggregate.recompute import recompute
-from tests.aggregate.factory import M, Row, insert_rows, store_engine
+from tests.aggregate.factory import M, Row, dense_rows, insert_rows, store_engine
 from ttp.outcomes import Cell, OutcomeTable
 
 PERIOD = "2026-H1"
@@ -198,3 +199,34 @@ def test_add_months_matches_the_sql_on_month_ends() -> None:
     assert add_months_py(D(2026, 1, 31), 1) == D(2026, 2, 28)
     assert add_months_py(D(2028, 1, 31), 1) == D(2028, 2, 29)
     assert add_months_py(D(2026, 6, 30), 12) == D(2027, 6, 30)
+
+
+def _facts_by_key(facts: Facts) -> dict[tuple[object, ...], list[int]]:
+    return {(g, *k): c for g, k, c in zip(facts.grain, facts.keys.tolist(), facts.counts.tolist(), strict=True)}
+
+
+def test_duckdb_counts_the_same_as_the_store_itself(db_url: str) -> None:
+    """The recompute counts a copy of the rows in DuckDB; the store's own engine must agree
+    on every count, month-end windows (ROWS) and per-goal scores included."""
+    eng = store_engine(db_url)
+    insert_rows(eng, ROWS)
+    dense = dense_rows(600, seed=3, period=PERIOD, pc4s={"GM0363": ["1011", "1012"], "GM0599": ["3011"]})
+    for i, row in enumerate(dense[:40]):
+        row.measurements = [M("ouder", satisfaction=7, goals=(i % 4 - 1, 2))]
+    insert_rows(eng, dense)
+    with eng.connect() as conn:
+        assert columnar.available(conn)
+        timings: dict[str, float] = {}
+        in_duckdb = compute_facts(conn, PERIOD, timings=timings)
+        in_store = compute_facts(conn, PERIOD, columnar=False)
+    assert "count in DuckDB" in timings
+    assert in_duckdb.counts.shape[0] > 100
+    assert _facts_by_key(in_duckdb) == _facts_by_key(in_store)
+
+
+def test_duckdb_counts_an_empty_period(db_url: str) -> None:
+    eng = store_engine(db_url)
+    insert_rows(eng, ROWS)
+    with eng.connect() as conn:
+        facts = compute_facts(conn, "2024-H1")
+    assert facts.counts.shape[0] == 0
