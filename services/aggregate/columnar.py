@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import time
 from contextlib import closing
+from pathlib import Path
 from typing import Any, Final, cast
+from urllib.parse import quote
 
 import duckdb
 import numpy as np
@@ -86,7 +88,8 @@ def _adbc_connect(url: URL) -> Any:
     if url.get_backend_name() == "sqlite":
         import adbc_driver_sqlite.dbapi as sqlite_adbc
 
-        return sqlite_adbc.connect(f"file:{url.database}?mode=ro", autocommit=False)
+        path = quote(str(Path(str(url.database)).resolve()))
+        return sqlite_adbc.connect(f"file:{path}?mode=ro", autocommit=False)
     import adbc_driver_postgresql.dbapi as pg_adbc
 
     libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -147,7 +150,8 @@ def count_in_duckdb(tables: dict[str, Any], period: str, *, packed: bool = True)
         dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
         compile_kwargs={"literal_binds": True},
     ))
-    with duckdb.connect(config={"preserve_insertion_order": False}) as duck:
+    # Nothing spills to disk: the copy exists in memory only, for this one count.
+    with duckdb.connect(config={"preserve_insertion_order": False, "temp_directory": ""}) as duck:
         for name, table in tables.items():
             duck.register(f"copy_{name}", table)
             duck.execute(f"CREATE VIEW {name} AS {_VIEWS[name]}")
