@@ -1,6 +1,7 @@
 """The basisset indicators of one period, counted in SQL.
 
-One statement (SQLAlchemy Core, the same on SQLite and PostgreSQL) reads every
+One statement (SQLAlchemy Core; it runs in DuckDB on a copy of the period's
+rows, see ``columnar.py``, and as well on SQLite and PostgreSQL) reads every
 trajectory that ended in the period once, joins its (at most two)
 measurements and its goal scores, turns each row into its counts once
 (packed three to an integer), and sums them per *grain*: the few groupings

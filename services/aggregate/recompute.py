@@ -5,7 +5,8 @@ figures: its commit transaction only calls :func:`mark_dirty`, one upsert per
 period. Figures are recomputed later, per period and in one go, when someone
 reads a stale period, by the service's background loop, or by ``ttp purge``.
 
-A recompute counts everything in SQL (``indicators.py``), rolls the counts up
+A recompute counts everything with one query (``indicators.py``), run by DuckDB
+on a copy of the period's rows (``columnar.py``), rolls the counts up
 to every published cell (``rollup.py``), runs disclosure control
 (``disclosure.py``) over the third-party cells, and replaces the period's rows
 in ``outcome_cells`` in one transaction. Staleness is a pair of counters, so a
