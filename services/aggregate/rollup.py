@@ -46,14 +46,39 @@ def _view_columns(view: View) -> list[int]:
     return cols
 
 
-def _key(view: View, values: tuple[str, ...]) -> CellKey:
+def _keys(view: View, columns: list[list[str]]) -> list[CellKey]:
+    """The keys of a view's cells from their key columns (``_view_columns`` order).
+
+    Built column-wise with ``zip``: a national half year has over a hundred
+    thousand cells, and assembling each key value by value was a large part of
+    the roll-up's time.
+    """
     g, c, a, p = view
-    it = iter(values)
-    geo = tuple(next(it) for _ in range(g))
-    care = tuple(next(it) for _ in range(c))
-    age = tuple(next(it) for _ in range(a))
-    prov = tuple(next(it) for _ in range(p))
-    return (geo, care, age, prov)
+    count = len(columns[0]) if columns else 1
+    parts: list[list[tuple[str, ...]]] = []
+    start = 0
+    for width in (g, c, a, p):
+        chunk = columns[start:start + width]
+        parts.append(list(zip(*chunk, strict=True)) if chunk else [()] * count)
+        start += width
+    return list(zip(parts[0], parts[1], parts[2], parts[3], strict=True))
+
+
+def _codes(column: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The distinct values of a key column as text, sorted, and each row's index into them.
+
+    Same result as ``np.unique(column.astype(str), return_inverse=True)`` (the
+    sorted order fixes the order of the cells), but hashing the few distinct
+    values first is several times faster than sorting every row's text.
+    """
+    values = column.tolist()
+    distinct = {v: i for i, v in enumerate(dict.fromkeys(values))}
+    raw = np.fromiter(map(distinct.__getitem__, values), dtype=np.int64, count=len(values))
+    names = [str(v) for v in distinct]
+    ordered = sorted(set(names))
+    rank = {name: i for i, name in enumerate(ordered)}
+    remap = np.array([rank[name] for name in names], dtype=np.int64)
+    return ordered, remap[raw]
 
 
 def _grain_of(view: View) -> str:
@@ -66,34 +91,35 @@ def roll_up(facts: Facts, views: Iterable[View]) -> CellCounts:
     """Counts of every non-empty cell of ``views``."""
     out = CellCounts()
     blocks: list[np.ndarray] = []
-    coded: dict[str, tuple[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]]] = {}
+    grains: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    #: (grain, column) -> sorted distinct values and each row's index into them; only
+    #: the columns some view asks for are coded.
+    coded: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}
     for view in views:
         grain = _grain_of(view)
-        if grain not in coded:
-            keys, counts = facts.of_grain(grain)
-            codes: list[np.ndarray] = []
-            uniques: list[np.ndarray] = []
-            for col in range(keys.shape[1]):
-                u, inv = np.unique(keys[:, col].astype(str), return_inverse=True)
-                uniques.append(u)
-                codes.append(inv.astype(np.int64))
-            coded[grain] = (keys, counts, codes, uniques)
-        keys, counts, codes, uniques = coded[grain]
+        if grain not in grains:
+            grains[grain] = facts.of_grain(grain)
+        keys, counts = grains[grain]
         m = keys.shape[0]
         if m == 0:
             continue
         cols = _view_columns(view)
         combined = np.zeros(m, dtype=np.int64)
         for col in cols:
-            combined = combined * len(uniques[col]) + codes[col]
+            if (grain, col) not in coded:
+                coded[(grain, col)] = _codes(keys[:, col])
+            uniques, codes = coded[(grain, col)]
+            combined = combined * len(uniques) + codes
         groups, first, member = np.unique(combined, return_index=True, return_inverse=True)
         matrix = sparse.csr_matrix(
             (np.ones(m, dtype=np.int64), (member, np.arange(m))), shape=(len(groups), m)
         )
         blocks.append(np.asarray(matrix @ counts))
-        for i in first:
-            key = _key(view, tuple(str(keys[i, col]) for col in cols))
-            out.index[key] = len(out.keys)
-            out.keys.append(key)
+        columns: list[list[str]] = []
+        for col in cols:
+            uniques, codes = coded[(grain, col)]
+            columns.append([uniques[i] for i in codes[first].tolist()])
+        out.keys += _keys(view, columns)
+    out.index = {key: i for i, key in enumerate(out.keys)}
     out.counts = np.vstack(blocks) if blocks else out.counts
     return out
