@@ -29,7 +29,7 @@ sum of them.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -98,6 +98,7 @@ class HTable:
     tree: ColumnTree
     #: Finest cells, R x leaves; true counts (or zeros where unknown).
     x: np.ndarray
+    _keys: list[list[CellKey]] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_rows(self) -> int:
@@ -106,12 +107,29 @@ class HTable:
     def row_path(self, r: int) -> RowPath:
         return self.total if r == self.n_rows else self.rows[r]
 
+    def key_grid(self) -> list[list[CellKey]]:
+        """Every cell's key, ``[row][node]`` with the total row last.
+
+        Built once and kept (rows and columns do not change after a table is
+        built): disclosure control asks for keys cell by cell, for tens of
+        thousands of cells, in its inner loops.
+        """
+        if self._keys is None:
+            self._keys = [self._row_keys(path) for path in (*self.rows, self.total)]
+        return self._keys
+
+    def _row_keys(self, path: RowPath) -> list[CellKey]:
+        parts: list[tuple[str, ...]] = [(), (), (), ()]
+        parts[self.row_dim] = path
+        keys: list[CellKey] = []
+        for column in self.tree.paths:
+            parts[self.col_dim] = column
+            keys.append((parts[GEO], parts[CARE], parts[AGE], parts[PROV]))
+        return keys
+
     def key(self, r: int, node: int) -> CellKey:
         """The cell key of row ``r`` (``R`` for the total row) and column node ``node``."""
-        parts: list[tuple[str, ...]] = [(), (), (), ()]
-        parts[self.row_dim] = self.row_path(r)
-        parts[self.col_dim] = self.tree.paths[node]
-        return (parts[GEO], parts[CARE], parts[AGE], parts[PROV])
+        return self.key_grid()[r][node]
 
     def values(self) -> np.ndarray:
         """All cell values, (R + 1) x nodes; the last row is the total row."""
@@ -119,9 +137,9 @@ class HTable:
         return np.vstack([inner, inner.sum(axis=0, keepdims=True)])
 
     def cells(self) -> Iterator[tuple[int, int, CellKey]]:
-        for r in range(self.n_rows + 1):
-            for node in range(len(self.tree.paths)):
-                yield r, node, self.key(r, node)
+        for r, row in enumerate(self.key_grid()):
+            for node, key in enumerate(row):
+                yield r, node, key
 
 
 Lookup = Callable[[CellKey], int]
@@ -150,13 +168,14 @@ def _filled(name: str, row_dim: int, col_dim: int, rows: list[RowPath], total: R
             tree: ColumnTree, n_of: Lookup) -> HTable:
     table = HTable(name, row_dim, col_dim, rows, total, tree,
                    np.zeros((len(rows), len(tree.leaves)), dtype=np.int64))
-    for r in range(len(rows)):
-        for pos, leaf in enumerate(tree.leaves):
-            table.x[r, pos] = n_of(table.key(r, leaf))
+    grid = table.key_grid()
+    table.x = np.array(
+        [[n_of(grid[r][leaf]) for leaf in tree.leaves] for r in range(len(rows))], dtype=np.int64,
+    ).reshape(len(rows), len(tree.leaves))
     return table
 
 
-@dataclass
+@dataclass(slots=True)
 class Occurrence:
     table: int
     row: int
@@ -167,6 +186,11 @@ def occurrences(tables: list[HTable]) -> dict[CellKey, list[Occurrence]]:
     """Where each cell key sits; keys in more than one table are where tables meet."""
     where: dict[CellKey, list[Occurrence]] = {}
     for t, table in enumerate(tables):
-        for r, node, key in table.cells():
-            where.setdefault(key, []).append(Occurrence(t, r, node))
+        for r, row in enumerate(table.key_grid()):
+            for node, key in enumerate(row):
+                found = where.get(key)
+                if found is None:
+                    where[key] = [Occurrence(t, r, node)]
+                else:
+                    found.append(Occurrence(t, r, node))
     return where
