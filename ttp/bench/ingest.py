@@ -121,7 +121,7 @@ TRAJ_COLS = (
     "batch_id", "received_at",
 )
 MEAS_COLS = ("provider_agb", "record_id", "informant", "satisfaction", "without_help", "problem_change",
-             "goal_overall")
+             "goal_overall", "period")
 
 
 def _tuples(rows: list[dict[str, Any]], agb_of: dict[str, str]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
@@ -139,7 +139,7 @@ def _tuples(rows: list[dict[str, Any]], agb_of: dict[str, str]) -> tuple[list[tu
         ))
         for m in r["measurements"]:
             meas.append((agb, r["recordId"], m["informant"], m["satisfaction"], m["withoutHelp"],
-                         m["problemChange"], m["goalOverall"]))
+                         m["problemChange"], m["goalOverall"], r["period"]))
     return traj, meas
 
 
