@@ -81,7 +81,8 @@ _PREFIX: Final = (("g", "p"), ("f", "s", "h"), ("a",), ("v",))
 
 def view_of(key: CellKey) -> View:
     """The level signature of a key."""
-    return (len(key[0]), len(key[1]), len(key[2]), len(key[3]))
+    geo, care, age, prov = key
+    return (len(geo), len(care), len(age), len(prov))
 
 
 def key_string(key: CellKey) -> str:

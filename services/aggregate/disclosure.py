@@ -46,8 +46,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 import numpy as np
@@ -55,12 +57,17 @@ from scipy import optimize, sparse
 
 from services.aggregate.cells import CellKey
 from services.aggregate.indicators import IDX, INFORMANTS, LAYOUT, PROBLEM_CHANGE
-from services.aggregate.tables import HTable, Occurrence, occurrences
+from services.aggregate.tables import ColumnTree, HTable, Occurrence, occurrences
 
 log = logging.getLogger("ttp.aggregate.disclosure")
 
 #: table index -> {(row, leaf position): change}
 Certificate = dict[int, dict[tuple[int, int], int]]
+#: A pair of certificates (up, down), built only when it is tried (most cells take the
+#: first, cheapest shape): None if the shape turns out not to fit.
+Build = Callable[[], tuple[Certificate, Certificate] | None]
+#: A fast certificate shape and its approximate cost (trajectories newly hidden).
+Candidate = tuple[float, Build]
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,39 @@ class Outcome:
     by_program: int = 0
 
 
+@dataclass
+class _TreeIndex:
+    """What the suppressor looks up in a column tree, derived once per tree."""
+
+    #: Each node's children, parent (-1: the root) and depth, as lists: the per-cell walks
+    #: up the tree are cheaper on small lists than on arrays.
+    child_lists: list[list[int]]
+    parents: list[int]
+    depths: list[int]
+    #: node -> the node and its ancestors up to the root.
+    chain_up: list[list[int]]
+    #: leaf node -> its position among the leaves.
+    leaf_pos: dict[int, int]
+    #: leaf node -> the other leaves under the same access type.
+    leaves_in_access: dict[int, list[int]]
+
+    @classmethod
+    def of(cls, tree: ColumnTree) -> _TreeIndex:
+        children = [np.nonzero(tree.parent == a)[0].tolist() for a in range(len(tree.paths))]
+        chain_up: list[list[int]] = []
+        for node in range(len(tree.paths)):
+            chain = [node]
+            while tree.parent[chain[-1]] >= 0:
+                chain.append(int(tree.parent[chain[-1]]))
+            chain_up.append(chain)
+        leaf_pos = {leaf: pos for pos, leaf in enumerate(tree.leaves)}
+        same: dict[int, list[int]] = {}
+        for leaf in tree.leaves:
+            path = tree.paths[leaf]
+            same[leaf] = [o for o in tree.leaves if o != leaf and tree.paths[o][:1] == path[:1]]
+        return cls(children, tree.parent.tolist(), tree.depth.tolist(), chain_up, leaf_pos, same)
+
+
 class Suppressor:
     """Primary and certificate-based secondary suppression over linked tables."""
 
@@ -156,32 +196,32 @@ class Suppressor:
         self.tables = tables
         self.p = protection
         self.where = occurrences(tables)
-        self.values = [t.values() for t in tables]
-        self.supp = [v < protection.threshold for v in self.values]
+        # Column-major: the searches below read whole columns (a care type across every
+        # gemeente or provider) far more often than rows.
+        self.values = [np.asfortranarray(t.values()) for t in tables]
+        self.supp = [np.asfortranarray(v < protection.threshold) for v in self.values]
         #: What hiding each cell costs: its trajectories plus one (zero once hidden).
-        self.pub = [np.where(h, 0.0, v + 1.0) for h, v in zip(self.supp, self.values, strict=True)]
-        self.children = [
-            [np.nonzero(t.tree.parent == a)[0] for a in range(len(t.tree.paths))] for t in tables
+        self.pub = [
+            np.asfortranarray(np.where(h, 0.0, v + 1.0)) for h, v in zip(self.supp, self.values, strict=True)
         ]
-        self.chain_up: list[list[list[int]]] = []
+        #: Per table, as Python lists: the finest counts and the cell values, read one
+        #: number at a time in the certificate loops (a NumPy scalar read costs far more).
+        self.x_rows: list[list[list[int]]] = [t.x.tolist() for t in tables]
+        self.value_rows: list[list[list[int]]] = [v.tolist() for v in self.values]
+        self.n_rows: list[int] = [t.n_rows for t in tables]
+        # Column trees are shared between tables (every PC4 table has the same one; the
+        # gemeente and provider tables have the care tree): derive their indexes once.
+        per_tree: dict[int, _TreeIndex] = {}
         for t in tables:
-            chains = []
-            for node in range(len(t.tree.paths)):
-                chain = [node]
-                while t.tree.parent[chain[-1]] >= 0:
-                    chain.append(int(t.tree.parent[chain[-1]]))
-                chains.append(chain)
-            self.chain_up.append(chains)
-        self.leaf_pos = [{leaf: pos for pos, leaf in enumerate(t.tree.leaves)} for t in tables]
+            if id(t.tree) not in per_tree:
+                per_tree[id(t.tree)] = _TreeIndex.of(t.tree)
+        index = [per_tree[id(t.tree)] for t in tables]
+        self.trees = index
+        self.chain_up = [i.chain_up for i in index]
+        self.leaf_pos = [i.leaf_pos for i in index]
         #: leaf node -> the other leaves under the same access type (for moves that keep
         #: the gemeente's access-type totals, which the PC4 tables share).
-        self.leaves_in_access: list[dict[int, list[int]]] = []
-        for t in tables:
-            same: dict[int, list[int]] = {}
-            for leaf in t.tree.leaves:
-                path = t.tree.paths[leaf]
-                same[leaf] = [o for o in t.tree.leaves if o != leaf and t.tree.paths[o][:1] == path[:1]]
-            self.leaves_in_access.append(same)
+        self.leaves_in_access = [i.leaves_in_access for i in index]
         self.outcome = Outcome()
         for key in already:
             if key in self.where:
@@ -196,10 +236,9 @@ class Suppressor:
         self.by_kind: dict[str, int] = {k: i for i, k in enumerate(self.kind) if k != "A"}
         self.g_row = {row[0]: i for i, row in enumerate(self.tables[self.by_kind["B"]].rows)}
         self.v_row = {row[0]: i for i, row in enumerate(self.tables[self.by_kind["D"]].rows)}
-        self.keys: list[list[list[CellKey]]] = [
-            [[t.key(r, node) for node in range(len(t.tree.paths))] for r in range(t.n_rows + 1)]
-            for t in self.tables
-        ]
+        self.keys: list[list[list[CellKey]]] = [t.key_grid() for t in self.tables]
+        #: Cells held by more than one table: where certificates must agree.
+        self.shared: set[CellKey] = {key for key, occs in self.where.items() if len(occs) > 1}
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -214,7 +253,7 @@ class Suppressor:
 
     def value(self, key: CellKey) -> int:
         occ = self.where[key][0]
-        return int(self.values[occ.table][occ.row, occ.node])
+        return self.value_rows[occ.table][occ.row][occ.node]
 
 
     # --- certificates --------------------------------------------------------------------------------
@@ -223,16 +262,21 @@ class Suppressor:
         """Per cell key, its change in each table; None if a finest cell would go negative."""
         out: dict[CellKey, dict[int, int]] = {}
         for t, deltas in cert.items():
-            table = self.tables[t]
+            x = self.x_rows[t]
+            chains = self.tables[t].tree.chains
+            total = self.n_rows[t]
             per_cell: dict[tuple[int, int], int] = {}
+            get = per_cell.get
             for (r, pos), d in deltas.items():
                 if d == 0:
                     continue
-                if table.x[r, pos] + d < 0:
+                if x[r][pos] + d < 0:
                     return None
-                for node in table.tree.chains[pos]:
-                    for row in (r, table.n_rows):
-                        per_cell[(row, node)] = per_cell.get((row, node), 0) + d
+                for node in chains[pos]:
+                    cell = (r, node)
+                    per_cell[cell] = get(cell, 0) + d
+                    cell = (total, node)
+                    per_cell[cell] = get(cell, 0) + d
             keys = self.keys[t]
             for (row, node), d in per_cell.items():
                 if d:
@@ -245,20 +289,24 @@ class Suppressor:
         changed = self.changes(cert)
         if changed is None:
             return None
-        for key, per_table in changed.items():
-            deltas = {per_table.get(occ.table, 0) for occ in self.where[key]}
-            if len(deltas) != 1:
-                return None
+        if not self._consistent(changed):
+            return None
         return set(changed)
 
     # --- the run -------------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
+        # Every key once, valued where it first occurs (as ``value`` does); the order
+        # here does not matter, the sort below is by key.
         sensitive: list[CellKey] = []
-        for key, occs in self.where.items():
-            occ = occs[0]
-            if self.p.sensitive(int(self.values[occ.table][occ.row, occ.node])):
-                sensitive.append(key)
+        for t, grid in enumerate(self.keys):
+            small = (self.values[t] >= 1) & (self.values[t] < self.p.threshold)
+            rows, nodes = np.nonzero(small)
+            for r, node in zip(rows.tolist(), nodes.tolist(), strict=True):
+                key = grid[r][node]
+                occ = self.where[key][0]
+                if occ.table == t and occ.row == r and occ.node == node:
+                    sensitive.append(key)
         self.outcome.sensitive = len(sensitive)
         #: Sensitive cells a certificate already moves far enough up / down.
         self.covered_up: set[CellKey] = set()
@@ -268,37 +316,63 @@ class Suppressor:
         for key in sensitive:
             if key not in self.covered_up or key not in self.covered_down:
                 self._protect(key)
-        for t, table in enumerate(self.tables):
-            for r, node in zip(*np.nonzero(self.supp[t]), strict=True):
-                self.outcome.suppressed.add(table.key(int(r), int(node)))
+        for t, grid in enumerate(self.keys):
+            rows, nodes = np.nonzero(self.supp[t])
+            self.outcome.suppressed.update(map(lambda r, node: grid[r][node], rows.tolist(), nodes.tolist()))
         return self.outcome
 
     def _protect(self, key: CellKey) -> None:
         v = self.value(key)
         up, down = self.p.up(v), self.p.down(v)
-        candidates: list[tuple[float, Certificate, Certificate]] = []
-        for occ in self.where[key]:
-            candidates += self._fast_candidates(occ, up, down)
-        if key[0] and not key[3]:
-            candidates += self._gemeente_transfer(key, up, down)
+        groups = self._candidate_groups(key, up, down)
+        candidates: list[Candidate] = []
+        for group in groups:
+            candidates += group
+            if candidates:
+                break
+        # Most cells have a free move (every cell it touches hidden already) as their very
+        # first candidate: the sort below would put it first (nothing costs less, and it
+        # comes first among equals), so if it holds, the other shapes need no search.
+        if candidates and candidates[0][0] == 0.0 and self._try(candidates[0][1]):
+            return
+        for group in groups:
+            candidates += group
         candidates.sort(key=lambda c: c[0])
-        for _, cert_up, cert_down in candidates:
-            changed_up, changed_down = self.changes(cert_up), self.changes(cert_down)
-            if changed_up is None or changed_down is None:
-                continue
-            if self._consistent(changed_up) and self._consistent(changed_down):
-                self.outcome.by_rectangle += 1
-                self._accept(changed_up, changed_down)
+        for _, build in candidates:
+            if self._try(build):
                 return
         self.outcome.by_program += 1
         for k in self._by_program(key, up, down):
             self._hide(k)
 
+    def _candidate_groups(self, key: CellKey, up: int, down: int) -> Iterator[list[Candidate]]:
+        """The fast candidates, shape by shape, in a fixed order (ties go to the first)."""
+        for occ in self.where[key]:
+            yield from self._fast_candidates(occ, up, down)
+        if key[0] and not key[3]:
+            yield self._gemeente_transfer(key, up, down)
+
+    def _try(self, build: Build) -> bool:
+        """Use a candidate if its certificates hold: hide what they touch."""
+        pair = build()
+        if pair is None:
+            return False
+        cert_up, cert_down = pair
+        changed_up, changed_down = self.changes(cert_up), self.changes(cert_down)
+        if changed_up is None or changed_down is None:
+            return False
+        if self._consistent(changed_up) and self._consistent(changed_down):
+            self.outcome.by_rectangle += 1
+            self._accept(changed_up, changed_down)
+            return True
+        return False
+
     def _consistent(self, changed: dict[CellKey, dict[int, int]]) -> bool:
-        """Every table holding a changed cell changes it alike."""
+        """Every table holding a changed cell changes it alike (only a cell held by more
+        than one table can fail this)."""
         return all(
-            len({per_table.get(occ.table, 0) for occ in self.where[key]}) == 1
-            for key, per_table in changed.items()
+            len({changed[key].get(occ.table, 0) for occ in self.where[key]}) == 1
+            for key in changed.keys() & self.shared
         )
 
     def _accept(self, changed_up: dict[CellKey, dict[int, int]],
@@ -307,9 +381,13 @@ class Suppressor:
         cells they happen to protect as well (a corner of the same rectangle)."""
         for changed in (changed_up, changed_down):
             for key, per_table in changed.items():
-                self._hide(key)
+                occs = self.where[key]
+                if changed is changed_up or key not in changed_up:  # most cells change both ways
+                    for occ in occs:
+                        self.supp[occ.table][occ.row, occ.node] = True
+                        self.pub[occ.table][occ.row, occ.node] = 0.0
                 delta = next(iter(per_table.values()))
-                v = self.value(key)
+                v = self.value_rows[occs[0].table][occs[0].row][occs[0].node]
                 if not self.p.sensitive(v):
                     continue
                 if delta >= self.p.up(v):
@@ -327,22 +405,20 @@ class Suppressor:
             return not row_total and (kind == "C" or lca_depth >= 1)
         return True  # A: PC4 rows; D: provider rows. Their shared cells are in the total row.
 
-    def _fast_candidates(self, occ: Occurrence, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
-        """Certificate pairs (up, down) with their approximate cost, not yet verified."""
+    def _fast_candidates(self, occ: Occurrence, up: int, down: int) -> Iterator[list[Candidate]]:
+        """Certificate pairs (up, down) with their approximate cost, not yet built or
+        verified; shape by shape, each searched only when asked for."""
         t, r, u = occ.table, occ.row, occ.node
-        if r == self.tables[t].n_rows:
-            return []  # a national or gemeente-wide margin: shared, needs the integer program
-        candidates: list[tuple[float, Certificate, Certificate]] = []
+        if r == self.n_rows[t]:
+            return  # a national or gemeente-wide margin: shared, needs the integer program
         if self._allows(t, True, 0):
-            candidates += self._moves(t, r, u, up, down)
+            yield self._moves(t, r, u, up, down)
         if u != 0:
-            candidates += self._rectangles(t, r, u, up, down)
+            yield self._rectangles(t, r, u, up, down)
         if self.kind[t] == "B" and u in self.leaf_pos[t]:
-            candidates += self._across_providers(t, r, u, up, down)
-        return candidates
+            yield self._across_providers(t, r, u, up, down)
 
-    def _across_providers(self, t: int, r: int, u: int, up: int, down: int
-                          ) -> list[tuple[float, Certificate, Certificate]]:
+    def _across_providers(self, t: int, r: int, u: int, up: int, down: int) -> list[Candidate]:
         """A hulpvorm of one gemeente, when no other gemeente has enough of it: move
         between hulpvormen (of the same access type) within the gemeente's row, change
         their national totals, and make the same moves in provider rows, which keeps the
@@ -393,9 +469,9 @@ class Suppressor:
         }
         approx = float(sum(self.pub[t][r, w] + self.pub[t][n_b, w] for w, _ in plan))
         approx += float(sum(pd[v, to_d[w]] + pd[v, d_u] for w, _, v in mirror))
-        return [(approx, cert_up, cert_down)]
+        return [(approx, partial(_built, cert_up, cert_down))]
 
-    def _gemeente_transfer(self, key: CellKey, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
+    def _gemeente_transfer(self, key: CellKey, up: int, down: int) -> list[Candidate]:
         """A cell of a gemeente as a whole (its total, access type, care type or age band):
         move trajectories between gemeenten in all three tables that hold gemeente rows at
         once, alike in each, so the cells they share (gemeente totals, totals per access
@@ -415,7 +491,8 @@ class Suppressor:
         n = g_table.n_rows
         totals = self.values[b][:n, 0]
         cost = np.where(np.arange(n) == r, np.inf, self.pub[b][:n, 0] + self.pub[c][:n, 0])
-        order = [int(i) for i in np.lexsort((-totals, cost)) if np.isfinite(cost[i]) and totals[i] > 0]
+        ranked = np.lexsort((-totals, cost))
+        order: list[int] = ranked[np.isfinite(cost[ranked]) & (totals[ranked] > 0)].tolist()
         cert_up: Certificate = {}
         left = up
         used: list[int] = []
@@ -433,7 +510,7 @@ class Suppressor:
         if self._move_gemeente(r, used[0], b_leaves, c_leaves, down, cert_down, src_rows=rows) < down:
             return []
         # Hiding whole partner gemeenten is dear: other shapes win whenever they exist.
-        return [(float(cost[used].sum()) + 1e6, cert_up, cert_down)]
+        return [(float(cost[used].sum()) + 1e6, partial(_built, cert_up, cert_down))]
 
     def _move_gemeente(self, src: int, dst: int, b_leaves: list[int], c_leaves: list[int], amount: int,
                        cert: Certificate, *, src_rows: list[int] | None = None, dst_row: int | None = None,
@@ -453,16 +530,16 @@ class Suppressor:
         a_deltas = cert.setdefault(src_a, {})
         dst_deltas = cert.setdefault(dst_a, {})
         rows_from = list(range(self.tables[src_a].n_rows)) if src_rows is None else src_rows
-        x_a = self.tables[src_a].x
+        x_a, x_b, x_c = self.x_rows[src_a], self.x_rows[b][src], self.x_rows[c][src]
         moved = 0
-        band_room = int(sum(self.tables[c].x[src, p] + c_deltas.get((src, p), 0) for p in c_leaves))
+        band_room = sum(x_c[p] + c_deltas.get((src, p), 0) for p in c_leaves)
         for access_pos, access in enumerate(("false", "true")):
             want = min(amount, band_room) - moved
             if want <= 0:
                 break
             leaves = [p for p in b_leaves if g_table.tree.paths[g_table.tree.leaves[p]][0] == access]
-            in_b = sum(int(g_table.x[src, p]) + b_deltas.get((src, p), 0) for p in leaves)
-            have = {p: int(x_a[p, access_pos]) + a_deltas.get((p, access_pos), 0) for p in rows_from}
+            in_b = sum(x_b[p] + b_deltas.get((src, p), 0) for p in leaves)
+            have = {p: x_a[p][access_pos] + a_deltas.get((p, access_pos), 0) for p in rows_from}
             k = min(want, in_b, sum(have.values()))
             if k <= 0:
                 continue
@@ -479,11 +556,12 @@ class Suppressor:
             moved += k
         return moved
 
-    def _take(self, table: HTable, row: int, positions: list[int], amount: int,
+    def _take(self, t: int, row: int, positions: list[int], amount: int,
               already: dict[tuple[int, int], int]) -> list[tuple[int, int]]:
         """Leaves of ``row`` to take ``amount`` from, largest first, minding what the
         certificate already took: [(leaf position, amount)], or [] if there is not enough."""
-        have = {pos: int(table.x[row, pos]) + already.get((row, pos), 0) for pos in positions}
+        x = self.x_rows[t][row]
+        have = {pos: x[pos] + already.get((row, pos), 0) for pos in positions}
         taken: list[tuple[int, int]] = []
         left = amount
         for pos in sorted(positions, key=lambda p: -have[p]):
@@ -498,7 +576,7 @@ class Suppressor:
                   cert: Certificate) -> bool:
         """Move ``amount`` from row ``src`` to row ``dst`` within the same leaves (columns)."""
         deltas = cert.setdefault(t, {})
-        taken = self._take(self.tables[t], src, positions, amount, deltas)
+        taken = self._take(t, src, positions, amount, deltas)
         if not taken:
             return False
         for pos, k in taken:
@@ -529,41 +607,50 @@ class Suppressor:
                 return picked
         return []
 
-    def _moves(self, t: int, r: int, u: int, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
+    def _moves(self, t: int, r: int, u: int, up: int, down: int) -> list[Candidate]:
         """Move trajectories of column ``u`` between the cell's row and partner rows.
 
         Only where rows may change totals (PC4 rows, provider rows): the partner rows'
         totals change too and are hidden, which is free where they already are.
         """
-        table = self.tables[t]
-        tree = table.tree
-        n = table.n_rows
-        values = self.values[t]
-        pub = self.pub[t]
-        row_cost = pub[:n, self.chain_up[t][u]].sum(axis=1)
-        capacity = values[:n, u]
-        # One partner giving everything, else several, cheapest first.
-        single = np.where(capacity >= up, row_cost, np.inf)
-        single[r] = np.inf
-        best = int(np.argmin(single))
-        donors = [(best, up)] if np.isfinite(single[best]) else self._greedy(row_cost, capacity.copy(), up, r)
-        others = row_cost.copy()
-        others[r] = np.inf
-        receiver = int(np.argmin(others))
-        if not donors or not np.isfinite(others[receiver]):
+        tree = self.tables[t].tree
+        n = self.n_rows[t]
+        # Column-major arrays: their transposes hold each column as one contiguous row.
+        row_cost = self.pub[t].T[self.chain_up[t][u], :n].sum(axis=0)  # whole numbers: exact
+        capacity = self.values[t][:n, u]
+        # The cell's own row is no partner: out of both searches below, then back.
+        own = row_cost[r]
+        row_cost[r] = np.inf
+        receiver = int(row_cost.argmin())
+        no_receiver = math.isinf(row_cost[receiver])
+        # One partner giving everything, else several, cheapest first. The cheapest row
+        # of all, if it has enough, is the first cheapest of those that have.
+        if capacity[receiver] >= up:
+            best, best_cost = receiver, row_cost[receiver]
+        else:
+            single = np.where(capacity >= up, row_cost, np.inf)
+            best = int(single.argmin())
+            best_cost = single[best]
+        row_cost[r] = own
+        donors = [(best, up)] if math.isfinite(best_cost) else self._greedy(row_cost, capacity.copy(), up, r)
+        if not donors or no_receiver:
             return []
         approx = float(row_cost[list({p for p, _ in donors} | {receiver})].sum())
-        below = tree.below[u]
+        return [(approx, partial(self._build_move, t, r, tree.below[u], donors, receiver, down))]
+
+    def _build_move(self, t: int, r: int, below: list[int], donors: list[tuple[int, int]],
+                    receiver: int, down: int) -> tuple[Certificate, Certificate] | None:
+        """The certificates of a move: donors give to row ``r``, which gives to ``receiver``."""
         cert_up: Certificate = {}
         for p, k in donors:
             if not self._transfer(t, p, r, below, k, cert_up):
-                return []
+                return None
         cert_down: Certificate = {}
         if not self._transfer(t, r, receiver, below, down, cert_down):
-            return []
-        return [(approx, cert_up, cert_down)]
+            return None
+        return cert_up, cert_down
 
-    def _rectangles(self, t: int, r: int, u: int, up: int, down: int) -> list[tuple[float, Certificate, Certificate]]:
+    def _rectangles(self, t: int, r: int, u: int, up: int, down: int) -> list[Candidate]:
         """An inner cell: rectangles with a partner column branch and partner rows.
 
         Up: partner rows give ``up`` under the cell's column to the cell's row, which
@@ -572,63 +659,112 @@ class Suppressor:
         corner and the two columns' common parent) change.
         """
         tree = self.tables[t].tree
-        values = self.values[t]
-        options: list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]] = []
-        a = int(tree.parent[u])
+        index = self.trees[t]
+        row = self.value_rows[t][r]
+        # Per common parent, walking up from the cell: the partner columns under it, and
+        # how many nodes lie between the cell and it (they change in every row used).
+        levels: list[tuple[list[int], int]] = []
+        a = index.parents[u]
         u_child = u
-        between: list[int] = []  # nodes above u up to u_child: they change in every row used
+        between = 0
         while a >= 0:
-            if self._allows(t, False, int(tree.depth[a])):
-                siblings = self.children[t][a]
-                siblings = siblings[(siblings != u_child) & (values[r, siblings] >= up)]
-                if siblings.size:
-                    options += self._rectangle_options(t, r, u, siblings, between, up, down)
-            between.append(a)
+            if self._allows(t, False, index.depths[a]):
+                siblings = [w for w in index.child_lists[a] if w != u_child and row[w] >= up]
+                if siblings:
+                    levels.append((siblings, between))
+            between += 1
             u_child = a
-            a = int(tree.parent[a])
+            a = index.parents[a]
+        if not levels:
+            return []
+        options = self._rectangle_options(t, r, u, levels, up, down)
         options.sort(key=lambda o: o[0])
-        out: list[tuple[float, Certificate, Certificate]] = []
-        for approx, w, donors, takers in options[:3]:
-            under_u, under_w = tree.below[u], tree.below[w]
-            cert_up: Certificate = {}
-            cert_down: Certificate = {}
-            ok = all(
-                self._transfer(t, p, r, under_u, k, cert_up) and self._transfer(t, r, p, under_w, k, cert_up)
-                for p, k in donors
-            ) and all(
-                self._transfer(t, r, q, under_u, k, cert_down) and self._transfer(t, q, r, under_w, k, cert_down)
-                for q, k in takers
-            )
-            if ok:
-                out.append((approx, cert_up, cert_down))
-        return out
+        return [
+            (approx, partial(self._build_rectangle, t, r, tree.below[u], tree.below[w], donors, takers))
+            for approx, w, donors, takers in options[:3]
+        ]
 
-    def _rectangle_options(self, t: int, r: int, u: int, siblings: np.ndarray, between: list[int],
-                           up: int, down: int) -> list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]]:
-        """Partner rows for each partner column: one row doing both moves if any (all
-        columns at once), else several rows per move."""
-        n = self.tables[t].n_rows
-        values = self.values[t]
-        pub = self.pub[t]
-        shared = pub[:n, u] + (pub[:n, between].sum(axis=1) if between else 0.0)
-        fixed = pub[r, siblings] + (pub[r, between].sum() if between else 0.0)
-        row_cost = shared[:, None] + pub[:n, siblings]  # rows x partner columns
-        able = (values[:n, u] >= up)[:, None] & (values[:n, siblings] >= down)
-        able[r] = False
-        cost = np.where(able, row_cost + fixed[None, :], np.inf)
+    def _build_rectangle(self, t: int, r: int, under_u: list[int], under_w: list[int],
+                         donors: list[tuple[int, int]], takers: list[tuple[int, int]],
+                         ) -> tuple[Certificate, Certificate] | None:
+        """The certificates of a rectangle: donors give under the cell's column and take
+        under the partner column (up), takers the other way round (down)."""
+        cert_up: Certificate = {}
+        cert_down: Certificate = {}
+        ok = all(
+            self._transfer(t, p, r, under_u, k, cert_up) and self._transfer(t, r, p, under_w, k, cert_up)
+            for p, k in donors
+        ) and all(
+            self._transfer(t, r, q, under_u, k, cert_down) and self._transfer(t, q, r, under_w, k, cert_down)
+            for q, k in takers
+        )
+        return (cert_up, cert_down) if ok else None
+
+    def _rectangle_options(self, t: int, r: int, u: int, levels: list[tuple[list[int], int]],
+                           up: int, down: int,
+                           ) -> list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]]:
+        """Partner rows for each partner column, level by level (the common parent of the
+        cell's column and the partner columns): the two cheapest rows doing both moves if
+        any, else several rows per move for each partner column.
+
+        Every level's partner columns are costed in one matrix (every partner column x
+        rows): NumPy's cost per call, not per element, is what counts at these sizes.
+        Costs are whole numbers in floating point, so the order of the sums does not
+        change them.
+        """
+        n = self.n_rows[t]
+        # Partner columns x rows: the arrays are column-major, so their transposes
+        # give each column as one contiguous row.
+        values = self.values[t].T
+        pub = self.pub[t].T
+        chain = self.chain_up[t][u]
+        deepest = max(between for _, between in levels)
+        #: Row j: what the cell's column and the j nodes above it cost in each row.
+        shared = np.empty((deepest + 1, n))
+        shared[0] = pub[u, :n]
+        for j in range(1, deepest + 1):
+            np.add(shared[j - 1], pub[chain[j], :n], out=shared[j])
+        #: The same in the cell's own row, without the cell (it is hidden already).
+        fixed_between = [0.0]
+        for node in chain[1:deepest + 1]:
+            fixed_between.append(fixed_between[-1] + float(pub[node, r]))
+        partners = [w for siblings, _ in levels for w in siblings]
+        depth_of = [between for siblings, between in levels for _ in siblings]
+        row_cost = pub[partners, :n] + shared[depth_of]  # partner columns x rows
+        fixed = pub[partners, r] + np.array([fixed_between[j] for j in depth_of])
+        able_u = values[u, :n] >= up
+        able_u[r] = False
+        able = (values[partners, :n] >= down) & able_u
+        cost = np.where(able, row_cost + fixed[:, None], np.inf)
+        best_row = cost.argmin(axis=1)
+        best: list[tuple[float, int, int]] = list(zip(
+            cost[np.arange(len(partners)), best_row].tolist(), best_row.tolist(), range(len(partners)),
+            strict=True,
+        ))
         options: list[tuple[float, int, list[tuple[int, int]], list[tuple[int, int]]]] = []
-        if np.isfinite(cost).any():
-            for flat in np.argsort(cost, axis=None, kind="stable")[:2]:
-                row, col = divmod(int(flat), len(siblings))
-                if np.isfinite(cost[row, col]):
-                    options.append((float(cost[row, col]), int(siblings[col]), [(row, up)], [(row, down)]))
-            return options
-        for col, w in enumerate(siblings):
-            donors = self._greedy(row_cost[:, col], values[:n, u].copy(), up, r)
-            takers = self._greedy(row_cost[:, col], values[:n, w].copy(), down, r)
-            if donors and takers:
-                rows = {p for p, _ in donors} | {q for q, _ in takers}
-                options.append((float(fixed[col] + row_cost[list(rows), col].sum()), int(w), donors, takers))
+        start = 0
+        for siblings, _ in levels:
+            stop = start + len(siblings)
+            # The two cheapest (cost, row, column) of the level, ties to the first row,
+            # then the first column (the order a stable sort of the matrix gives).
+            first = min(best[start:stop])
+            if math.isfinite(first[0]):
+                price, row, col = first
+                column = cost[col].copy()
+                column[row] = np.inf
+                again = int(column.argmin())
+                second = min([b for b in best[start:stop] if b[2] != col] + [(float(column[again]), again, col)])
+                for price, row, col in (first, second) if math.isfinite(second[0]) else (first,):
+                    options.append((price, partners[col], [(row, up)], [(row, down)]))
+            else:
+                for col in range(start, stop):
+                    w = partners[col]
+                    donors = self._greedy(row_cost[col], values[u, :n].copy(), up, r)
+                    takers = self._greedy(row_cost[col], values[w, :n].copy(), down, r)
+                    if donors and takers:
+                        rows = {p for p, _ in donors} | {q for q, _ in takers}
+                        options.append((float(fixed[col] + row_cost[col, list(rows)].sum()), w, donors, takers))
+            start = stop
         return options
 
     # --- integer program -----------------------------------------------------------------------------
@@ -810,6 +946,11 @@ class Suppressor:
         return touched_up | touched_down
 
 
+def _built(cert_up: Certificate, cert_down: Certificate) -> tuple[Certificate, Certificate]:
+    """A pair of certificates a search had to build already (to know what it costs)."""
+    return cert_up, cert_down
+
+
 # --- values over few responses -------------------------------------------------------------------------
 
 
@@ -824,102 +965,187 @@ def withhold_values(
     the only unknown term of the sum and could be had by subtraction. Values of
     suppressed cells are unknown anyway and count as withheld.
     """
-    where = occurrences(tables)
-    zero = np.zeros(len(LAYOUT), dtype=np.int64)
     already = already or {}
-    counts_by_table: list[np.ndarray] = []
-    hidden_by_table: list[np.ndarray] = []
-    bits_by_table: list[np.ndarray] = []
-    keys_by_table: list[list[list[CellKey]]] = []
-    for table in tables:
-        shape = (table.n_rows + 1, len(table.tree.paths))
-        counts = np.zeros((*shape, len(LAYOUT)), dtype=np.int64)
-        hidden = np.zeros(shape, dtype=bool)
-        bits = np.zeros(shape, dtype=np.int64)
-        keys = [[table.key(r, node) for node in range(shape[1])] for r in range(shape[0])]
-        for r, row in enumerate(keys):
-            for node, key in enumerate(row):
-                counts[r, node] = counts_of.get(key, zero)
-                hidden[r, node] = key in suppressed
-                bits[r, node] = already.get(key, 0)
-        counts_by_table.append(counts)
-        hidden_by_table.append(hidden)
-        bits_by_table.append(bits)
-        keys_by_table.append(keys)
+    stacks = _stacks(tables, counts_of, suppressed, already)
+    shared = _shared_cells(stacks)
+    #: Whether the stacks, one after the other, list the tables in their order (the usual
+    #: case: the tables of one kind are built together).
+    in_order = [t for stack in stacks for t in stack.members] == list(range(len(tables)))
     result: dict[CellKey, int] = {}
     for family in VALUE_FAMILIES:
         bit = FAMILY_BIT[family.name]
-        resp = [responses(c, family) for c in counts_by_table]
-        applicable = [_applicable(t, family) for t in tables]
+        resp = [responses(stack.counts, family) for stack in stacks]
+        applicable = [_applicable(stack, family) for stack in stacks]
         unknown = [
-            ((r > 0) & (r < protection.threshold)) | h | ((b & bit) != 0)
-            for r, h, b in zip(resp, hidden_by_table, bits_by_table, strict=True)
+            ((r > 0) & (r < protection.threshold)) | stack.hidden | ((stack.bits & bit) != 0)
+            for r, stack in zip(resp, stacks, strict=True)
         ]
         changed = True
         while changed:
             changed = False
             added: set[CellKey] = set()
-            for t, table in enumerate(tables):
-                added |= _close_sums(table, unknown[t], resp[t], applicable[t], keys_by_table[t])
-            for key in added:
-                for occ in where[key]:
-                    if not unknown[occ.table][occ.row, occ.node]:
-                        unknown[occ.table][occ.row, occ.node] = True
+            for i, stack in enumerate(stacks):
+                added |= _close_sums(stack, unknown[i], resp[i], applicable[i])
+            # A cell held by one table only was marked where it was added.
+            for key in added & shared.keys():
+                for i, m, row, node in shared[key]:
+                    if not unknown[i][m, row, node]:
+                        unknown[i][m, row, node] = True
                         changed = True
-        for t in range(len(tables)):
-            shown_hidden = unknown[t] & applicable[t] & (resp[t] > 0) & ~hidden_by_table[t]
-            for r, node in zip(*np.nonzero(shown_hidden), strict=True):
-                key = keys_by_table[t][int(r)][int(node)]
-                result[key] = result.get(key, 0) | bit
+        # Table by table, row by row (the total row last): the order the keys enter ``result``.
+        found: list[tuple[int, int, CellKey]] = []
+        for i, stack in enumerate(stacks):
+            shown_hidden = unknown[i] & applicable[i] & (resp[i] > 0) & ~stack.hidden
+            at = np.flatnonzero(shown_hidden).tolist()
+            if in_order:
+                for key in map(stack.flat_keys.__getitem__, at):
+                    result[key] = result.get(key, 0) | bit
+            else:
+                per_member = shown_hidden[0].size
+                found += [(stack.members[j // per_member], j, stack.flat_keys[j]) for j in at]
+        found.sort(key=lambda f: f[:2])
+        for _, _, key in found:
+            result[key] = result.get(key, 0) | bit
     return result
 
 
-def _applicable(table: HTable, family: ValueFamily) -> np.ndarray:
-    """Cells that carry the family's figure (3.3 only for individual provisions)."""
-    mask = np.ones((table.n_rows + 1, len(table.tree.paths)), dtype=bool)
+@dataclass
+class _Stack:
+    """Tables of one kind (one column tree), stacked into arrays of members x rows x
+    columns, the total row last and shorter members padded with empty rows.
+
+    One NumPy operation then covers every member: the 342 PC4 tables of three
+    columns each cost about as much as one table. An empty padding row has no
+    responses and is never unknown, so it takes part in no sum's decision.
+    """
+
+    members: list[int]
+    tree: ColumnTree
+    col_dim: int
+    n_rows: list[int]
+    #: Rows per member before the total row (the longest member's row count).
+    depth: int
+    keys: list[list[list[CellKey]]]
+    counts: np.ndarray
+    hidden: np.ndarray
+    bits: np.ndarray
+    #: The key at each stacked position, in C order (padding: the member's total row
+    #: key, never used: a padding cell is never withheld).
+    flat_keys: list[CellKey] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.flat_keys:
+            for grid, n in zip(self.keys, self.n_rows, strict=True):
+                for row in [*grid[:n], *[grid[n]] * (self.depth - n), grid[n]]:
+                    self.flat_keys += row
+
+    def key(self, m: int, row: int, node: int) -> CellKey:
+        """The key at a stacked position (``row == depth``: the member's total row)."""
+        return self.keys[m][self.n_rows[m] if row == self.depth else row][node]
+
+    def row(self, m: int, r: int) -> int:
+        """The stacked row of a member's row ``r`` (``n_rows``: its total row)."""
+        return self.depth if r == self.n_rows[m] else r
+
+
+def _stacks(tables: list[HTable], counts_of: dict[CellKey, np.ndarray], suppressed: set[CellKey],
+            already: dict[CellKey, int]) -> list[_Stack]:
+    groups: dict[str, list[int]] = {}
+    for t, table in enumerate(tables):
+        groups.setdefault(table.name.split(":", 1)[0], []).append(t)
+    zero = np.zeros(len(LAYOUT), dtype=np.int64)
+    stacks: list[_Stack] = []
+    for members in groups.values():
+        first = tables[members[0]]
+        n_rows = [tables[t].n_rows for t in members]
+        depth = max(n_rows)
+        width = len(first.tree.paths)
+        counts = np.zeros((len(members), depth + 1, width, len(LAYOUT)), dtype=np.int64)
+        hidden = np.zeros((len(members), depth + 1, width), dtype=bool)
+        bits = np.zeros((len(members), depth + 1, width), dtype=np.int64)
+        keys: list[list[list[CellKey]]] = []
+        for m, t in enumerate(members):
+            table = tables[t]
+            assert table.tree is first.tree or table.tree.paths == first.tree.paths
+            grid = table.key_grid()
+            flat = [key for row in grid for key in row]
+            n = n_rows[m]
+            rows = [*range(n), depth]
+            counts[m, rows] = np.array([counts_of.get(key, zero) for key in flat], dtype=np.int64).reshape(
+                n + 1, width, len(LAYOUT))
+            hidden[m, rows] = np.array([key in suppressed for key in flat], dtype=bool).reshape(n + 1, width)
+            bits[m, rows] = np.array([already.get(key, 0) for key in flat], dtype=np.int64).reshape(n + 1, width)
+            keys.append(grid)
+        stacks.append(_Stack(members, first.tree, first.col_dim, n_rows, depth, keys, counts, hidden, bits))
+    return stacks
+
+
+def _shared_cells(stacks: list[_Stack]) -> dict[CellKey, list[tuple[int, int, int, int]]]:
+    """Cells held by more than one table, and where: (stack, member, stacked row, node)."""
+    seen = Counter(key for stack in stacks for grid in stack.keys for row in grid for key in row)
+    many = {key for key, count in seen.items() if count > 1}
+    shared: dict[CellKey, list[tuple[int, int, int, int]]] = {}
+    for i, stack in enumerate(stacks):
+        for m, grid in enumerate(stack.keys):
+            for r, row in enumerate(grid):
+                if many.isdisjoint(row):
+                    continue  # most rows: a provider's or a PC4's own cells
+                for node, key in enumerate(row):
+                    if key in many:
+                        shared.setdefault(key, []).append((i, m, stack.row(m, r), node))
+    return shared
+
+
+def _applicable(stack: _Stack, family: ValueFamily) -> np.ndarray:
+    """Columns that carry the family's figure (3.3 only for individual provisions)."""
+    mask = np.ones(len(stack.tree.paths), dtype=bool)
     if family.individual_only:
         from services.aggregate.cells import CARE
 
-        for node, path in enumerate(table.tree.paths):
-            if table.col_dim != CARE or not path or path[0] != "false":
-                mask[:, node] = False
+        for node, path in enumerate(stack.tree.paths):
+            if stack.col_dim != CARE or not path or path[0] != "false":
+                mask[node] = False
     return mask
 
 
-def _close_sums(table: HTable, unknown: np.ndarray, resp: np.ndarray, applicable: np.ndarray,
-                keys: list[list[CellKey]]) -> set[CellKey]:
+def _close_sums(stack: _Stack, unknown: np.ndarray, resp: np.ndarray, applicable: np.ndarray) -> set[CellKey]:
     """Withhold a second value wherever a sum has exactly one unknown, non-empty term.
 
     Sums run along the column tree in every row (parent node = its children) and
-    down every column (total row = the rows).
+    down every column (total row = the rows), in every member of the stack.
     """
     added: set[CellKey] = set()
-    tree = table.tree
-    n = table.n_rows
+    tree = stack.tree
     for a in range(len(tree.paths)):
         children = np.nonzero(tree.parent == a)[0]
         if children.size:
             cols = np.concatenate([[a], children])
-            for r in _single_unknown(unknown[:, cols], resp[:, cols], applicable[:, cols]):
-                pick = _second(unknown[r, cols], resp[r, cols])
+            if not applicable[cols].all():
+                continue
+            for m, r in _single_unknown(unknown[..., cols], resp[..., cols]):
+                pick = _second(unknown[m, r, cols], resp[m, r, cols])
                 if pick is not None:
-                    unknown[r, cols[pick]] = True
-                    added.add(keys[r][int(cols[pick])])
-    order = np.concatenate([[n], np.arange(n)])
-    for node in _single_unknown(unknown[order].T, resp[order].T, applicable[order].T):
-        pick = _second(unknown[order, node], resp[order, node])
+                    unknown[m, r, cols[pick]] = True
+                    added.add(stack.key(m, r, int(cols[pick])))
+    order = np.concatenate([[stack.depth], np.arange(stack.depth)])
+    by_column = np.swapaxes(unknown[:, order], 1, 2)
+    for m, node in _single_unknown(by_column, np.swapaxes(resp[:, order], 1, 2)):
+        if not applicable[node]:
+            continue
+        pick = _second(unknown[m, order, node], resp[m, order, node])
         if pick is not None:
             row = int(order[pick])
-            unknown[row, node] = True
-            added.add(keys[row][node])
+            unknown[m, row, node] = True
+            added.add(stack.key(m, row, node))
     return added
 
 
-def _single_unknown(unknown: np.ndarray, resp: np.ndarray, applicable: np.ndarray) -> list[int]:
-    """Sums (rows of these matrices: column 0 the total, the rest its terms) with exactly
-    one unknown member, which has responses."""
-    single = (unknown.sum(axis=1) == 1) & (unknown & (resp > 0)).any(axis=1) & applicable.all(axis=1)
-    return [int(i) for i in np.nonzero(single)[0]]
+def _single_unknown(unknown: np.ndarray, resp: np.ndarray) -> list[tuple[int, int]]:
+    """Sums (along the last axis of members x sums x terms: term 0 the total, the rest
+    its terms) with exactly one unknown member, which has responses: [(member, sum)]."""
+    single = (unknown.sum(axis=-1) == 1) & (unknown & (resp > 0)).any(axis=-1)
+    members, sums = np.nonzero(single)
+    return list(zip(members.tolist(), sums.tolist(), strict=True))
 
 
 def _second(unknown: np.ndarray, resp: np.ndarray) -> int | None:
