@@ -107,6 +107,11 @@ def copy_period(conn: Connection, period: str) -> dict[str, Any]:
     with closing(_adbc_connect(conn.engine.url)) as adbc, closing(adbc.cursor()) as cur:
         if dialect.name == "postgresql":
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        else:
+            # Wait out a writer's checkpoint instead of failing with "database is locked"
+            # (the service's own SQLite connections wait the same way).
+            cur.execute("PRAGMA busy_timeout = 10000")
+            cur.fetchall()
         for name, sql in queries.items():
             cur.execute(sql)
             tables[name] = cur.fetch_arrow_table()
