@@ -236,6 +236,19 @@ def load_released(conn: Connection, period: str) -> tuple[set[CellKey], dict[Cel
     return supp, withheld
 
 
+def _key_strings(keys: list[CellKey]) -> list[str]:
+    """:func:`cells.key_string` of many keys: one format string per view, not a join per key."""
+    formats: dict[tuple[int, int, int, int], str] = {}
+    out = []
+    for k in keys:
+        view = view_of(k)
+        fmt = formats.get(view)
+        if fmt is None:
+            fmt = formats[view] = key_string(tuple(tuple("%s" for _ in part) for part in k))  # type: ignore[arg-type]
+        out.append(fmt % (*k[0], *k[1], *k[2], *k[3]) if fmt != "*" else fmt)
+    return out
+
+
 def _cell_rows(period: str, computed: Computed) -> tuple[list[str], list[tuple[object, ...]]]:
     """The period's ``outcome_cells`` rows, built column by column (120,000 cells nationally)."""
     keys = computed.cells.keys
@@ -244,9 +257,9 @@ def _cell_rows(period: str, computed: Computed) -> tuple[list[str], list[tuple[o
     counts = computed.cells.counts
     geo = [k[0] for k in keys]
     care = [k[1] for k in keys]
-    columns: dict[str, list[object]] = {
+    columns: dict[str, list[Any]] = {
         "period": [period] * len(keys),
-        "cell_key": [key_string(k) for k in keys],
+        "cell_key": _key_strings(keys),
         "view": [VIEW_NAMES[view_of(k)] for k in keys],
         "gemeente": [g[0] if g else None for g in geo],
         "pc4": [g[1] if len(g) > 1 else None for g in geo],
@@ -256,7 +269,7 @@ def _cell_rows(period: str, computed: Computed) -> tuple[list[str], list[tuple[o
         "hulpvorm": [c[2] if len(c) > 2 else None for c in care],
         "age_band": [k[2][0] if k[2] else None for k in keys],
         "n": counts[:, 0].tolist() if len(keys) else [],
-        "counts": [orjson.dumps(row).decode() for row in counts.tolist()],
+        "counts": [orjson.dumps(row, option=orjson.OPT_SERIALIZE_NUMPY).decode() for row in counts],
         "layout": [LAYOUT_VERSION] * len(keys),
         "suppressed": [k in supp for k in keys],
         "withheld": [withheld.get(k, 0) for k in keys],
