@@ -10,9 +10,10 @@ so a recompute copies them and lets DuckDB count.
 
 The store stays the one source of truth: the copy lives in an in-memory DuckDB
 database for the length of one recompute and is dropped after it. Rows travel
-as Arrow through ADBC drivers (PostgreSQL's binary COPY, SQLite's C API), with
-no Python object per value. All copies are read in one read transaction of
-their own, so they are consistent with each other; that snapshot is never
+as Arrow through ADBC drivers, with no Python object per value: PostgreSQL's
+binary COPY, and SQLite's C API in a child process (``sqlite_copy.py`` says
+why). All copies are read in one read transaction of their own,
+so they are consistent with each other; that snapshot is never
 older than the caller's (it starts later), so the recompute's staleness
 bookkeeping stays right: anything newer leaves the period stale for the next
 round.
@@ -28,9 +29,7 @@ from __future__ import annotations
 
 import time
 from contextlib import closing
-from pathlib import Path
 from typing import Any, Final, cast
-from urllib.parse import quote
 
 import duckdb
 import numpy as np
@@ -39,6 +38,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL
 from sqlalchemy.sql import Select
 
+from services.aggregate import sqlite_copy
 from services.aggregate.indicators import MICRO_DIMS, Facts, facts_from_arrays, facts_query
 from services.aggregate.models import GoalScore, Measurement, Trajectory
 from ttp.periods import period_bounds
@@ -52,8 +52,8 @@ TRAJECTORY_COLUMNS: Final = (
     "provider_agb", "record_id", "person_id", "period", "gemeente", "pc4", "freely_accessible", "sector",
     "hulpvorm", "age_band", "start_date", "end_date", "termination_reason", "bsn_known",
 )
-#: Stands in for NULL while copying: SQLite's ADBC driver infers a column's type from its
-#: first rows, which may all be NULL. Turned back into NULL inside DuckDB.
+#: Stands in for NULL while copying, so a column keeps its type even where every value of a
+#: copy is NULL. Turned back into NULL inside DuckDB.
 NO_NUMBER: Final = -9
 NO_TEXT: Final = ""
 
@@ -83,17 +83,19 @@ def _copy_queries(period: str) -> dict[str, Select[Any]]:
     return {"trajectories": trajectories, "measurements": measurements, "goal_scores": goals}
 
 
-def _adbc_connect(url: URL) -> Any:
-    """An ADBC DB-API connection to the same database as the SQLAlchemy engine."""
-    if url.get_backend_name() == "sqlite":
-        import adbc_driver_sqlite.dbapi as sqlite_adbc
-
-        path = quote(str(Path(str(url.database)).resolve()))
-        return sqlite_adbc.connect(f"file:{path}?mode=ro", autocommit=False)
+def _copy_postgresql(url: URL, queries: dict[str, str]) -> dict[str, Any]:
+    """Arrow tables straight from PostgreSQL's binary COPY (ADBC), in one read-only snapshot."""
     import adbc_driver_postgresql.dbapi as pg_adbc
 
     libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return pg_adbc.connect(libpq, autocommit=False)
+    tables: dict[str, Any] = {}
+    with closing(pg_adbc.connect(libpq, autocommit=False)) as adbc, closing(adbc.cursor()) as cur:
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for name, sql in queries.items():
+            cur.execute(sql)
+            tables[name] = cur.fetch_arrow_table()
+        adbc.rollback()
+    return tables
 
 
 def copy_period(conn: Connection, period: str) -> dict[str, Any]:
@@ -103,20 +105,10 @@ def copy_period(conn: Connection, period: str) -> dict[str, Any]:
         name: str(q.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
         for name, q in _copy_queries(period).items()
     }
-    tables: dict[str, Any] = {}
-    with closing(_adbc_connect(conn.engine.url)) as adbc, closing(adbc.cursor()) as cur:
-        if dialect.name == "postgresql":
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        else:
-            # Wait out a writer's checkpoint instead of failing with "database is locked"
-            # (the service's own SQLite connections wait the same way).
-            cur.execute("PRAGMA busy_timeout = 10000")
-            cur.fetchall()
-        for name, sql in queries.items():
-            cur.execute(sql)
-            tables[name] = cur.fetch_arrow_table()
-        adbc.rollback()
-    return tables
+    url = conn.engine.url
+    if url.get_backend_name() == "postgresql":
+        return _copy_postgresql(url, queries)
+    return dict(zip(queries, sqlite_copy.copy(str(url.database), list(queries.values())), strict=True))
 
 
 #: DuckDB views giving the copies the store's column types and their NULLs back. Every column
