@@ -245,7 +245,7 @@ def _key_strings(keys: list[CellKey]) -> list[str]:
         fmt = formats.get(view)
         if fmt is None:
             fmt = formats[view] = key_string(tuple(tuple("%s" for _ in part) for part in k))  # type: ignore[arg-type]
-        out.append(fmt % (*k[0], *k[1], *k[2], *k[3]) if fmt != "*" else fmt)
+        out.append(fmt % (*k[0], *k[1], *k[2], *k[3]))
     return out
 
 
