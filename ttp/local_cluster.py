@@ -62,14 +62,23 @@ class Cluster:
         return Settings.model_validate({"home": self.home, **fields})
 
     def start(self, *services: str) -> None:
-        for service in services or START_ORDER:
-            log = (self.home / "log").resolve()
-            log.mkdir(parents=True, exist_ok=True)
+        """Start ``services`` (default all) side by side, then wait until each answers.
+
+        They are launched together: none needs another to start (a caller
+        retries or queues until its peer is up), and importing five services in
+        parallel takes half the time of one after another on two cores.
+        """
+        wanted = services or START_ORDER
+        log = (self.home / "log").resolve()
+        log.mkdir(parents=True, exist_ok=True)
+        for service in wanted:
             out = (log / f"{service}.stderr").open("ab")
             self.procs[service] = subprocess.Popen(
                 [sys.executable, "-m", "ttp", "serve", service],
                 env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
             )
+            out.close()  # the child has its own copy of the descriptor
+        for service in wanted:
             self.wait_healthy(service)
 
     def wait_healthy(self, service: str, timeout: float = 60.0) -> None:

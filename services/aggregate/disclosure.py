@@ -239,6 +239,14 @@ class Suppressor:
         self.keys: list[list[list[CellKey]]] = [t.key_grid() for t in self.tables]
         #: Cells held by more than one table: where certificates must agree.
         self.shared: set[CellKey] = {key for key, occs in self.where.items() if len(occs) > 1}
+        self._sums_of: dict[int, sparse.coo_matrix] = {}
+
+    def _sums(self, t: int) -> sparse.coo_matrix:
+        """Table ``t``'s node-from-leaves matrix, sparse, once per column tree."""
+        tree = self.tables[t].tree
+        if id(tree) not in self._sums_of:
+            self._sums_of[id(tree)] = sparse.coo_matrix(tree.sums)
+        return self._sums_of[id(tree)]
 
     # --- state ---------------------------------------------------------------------------------------
 
@@ -838,32 +846,29 @@ class Suppressor:
         a published cell changes only if its indicator is on.
         """
         tables = list(rows)
-        blocks: list[sparse.csr_matrix] = []
         cell_ids: list[tuple[int, int, int]] = []
         var_ids: list[tuple[int, int, int]] = []
-        offset = 0
+        expr_parts: list[tuple[int, int, sparse.coo_matrix]] = []
+        have_parts: list[np.ndarray] = []
+        offset = n_expr = 0
         for t in tables:
             table, rs = self.tables[t], rows[t]
-            sums = sparse.csr_matrix(table.tree.sums)
-            n_leaves = sums.shape[1]
-            inner = sparse.kron(sparse.identity(len(rs), format="csr"), sums, format="csr")
-            total = sparse.kron(np.ones((1, len(rs))), sums, format="csr")
-            block = sparse.vstack([inner, total], format="csr")
-            blocks.append(sparse.hstack([
-                sparse.csr_matrix((block.shape[0], offset)), block,
-            ], format="csr"))
+            sums = self._sums(t)
+            n_nodes, n_leaves = sums.shape
+            # Per changed row its nodes as sums of its leaves, then the total row as the
+            # sum over the rows: the block [I (x) S ; 1 (x) S], written out as triplets.
+            expr_parts.append((n_expr, offset, _row_blocks(sums, len(rs))))
             for r in [*rs, table.n_rows]:
-                cell_ids += [(t, r, node) for node in range(len(table.tree.paths))]
+                cell_ids += [(t, r, node) for node in range(n_nodes)]
             var_ids += [(t, r, pos) for r in rs for pos in range(n_leaves)]
+            have_parts.append(table.x[rs].ravel())
             offset += len(rs) * n_leaves
+            n_expr += (len(rs) + 1) * n_nodes
         nv = offset
         if nv == 0:
             return None
-        expr = sparse.vstack(
-            [sparse.hstack([b, sparse.csr_matrix((b.shape[0], nv - b.shape[1]))], format="csr") for b in blocks]
-            + [sparse.csr_matrix((1, nv))], format="csr",
-        )
-        zero_row = expr.shape[0] - 1
+        expr = _assemble(expr_parts, (n_expr + 1, nv))
+        zero_row = n_expr
         position = {cid: i for i, cid in enumerate(cell_ids)}
         keys: dict[CellKey, None] = {}
         for (t, r, node) in cell_ids:
@@ -885,32 +890,30 @@ class Suppressor:
                 target = first
             elif not self.hidden(k):
                 published.append((first, self.value(k)))
-        consistency = expr[same_a] - expr[same_b]
-        pub_rows = [i for i, _ in published]
-        pub = expr[pub_rows]
+        consistency = (expr[same_a] - expr[same_b]).tocoo()
+        pub = expr[[i for i, _ in published]].tocoo()
         n_pub = len(published)
-        bound = float(max(up, down))
-        big = sparse.diags(np.asarray(pub.sum(axis=1)).ravel() * bound + 1.0)
-        z = sparse.identity(n_pub, format="csr")
-        empty_c = sparse.csr_matrix((consistency.shape[0], nv))
-        empty_p = sparse.csr_matrix((n_pub, nv))
-        target_row = expr[[target]]
-        matrix = sparse.vstack([
-            sparse.hstack([consistency, empty_c, sparse.csr_matrix((consistency.shape[0], n_pub))]),
-            sparse.hstack([empty_c, consistency, sparse.csr_matrix((consistency.shape[0], n_pub))]),
-            sparse.hstack([target_row, sparse.csr_matrix((1, nv)), sparse.csr_matrix((1, n_pub))]),
-            sparse.hstack([sparse.csr_matrix((1, nv)), target_row, sparse.csr_matrix((1, n_pub))]),
-            sparse.hstack([pub, empty_p, -big @ z]),
-            sparse.hstack([pub, empty_p, big @ z]),
-            sparse.hstack([empty_p, pub, -big @ z]),
-            sparse.hstack([empty_p, pub, big @ z]),
-        ], format="csr")
         n_cons = consistency.shape[0]
+        bound = float(max(up, down))
+        big = sparse.diags(np.asarray(pub.sum(axis=1)).ravel() * bound + 1.0).tocoo()
+        target_row = expr[[target]].tocoo()
+        # Columns: up changes (nv), down changes (nv), indicators (n_pub). Rows: consistency
+        # of the up and the down change, the target moving up and down, then each
+        # published cell's change held to zero unless its indicator is on (up, then down).
+        r_pub = 2 * n_cons + 2
+        matrix = _assemble([
+            (0, 0, consistency), (n_cons, nv, consistency),
+            (2 * n_cons, 0, target_row), (2 * n_cons + 1, nv, target_row),
+            (r_pub, 0, pub), (r_pub, 2 * nv, -big),
+            (r_pub + n_pub, 0, pub), (r_pub + n_pub, 2 * nv, big),
+            (r_pub + 2 * n_pub, nv, pub), (r_pub + 2 * n_pub, 2 * nv, -big),
+            (r_pub + 3 * n_pub, nv, pub), (r_pub + 3 * n_pub, 2 * nv, big),
+        ], (r_pub + 4 * n_pub, 2 * nv + n_pub))
         lo = np.concatenate([np.zeros(2 * n_cons), [up, -down],
                              np.full(n_pub, -np.inf), np.zeros(n_pub), np.full(n_pub, -np.inf), np.zeros(n_pub)])
         hi = np.concatenate([np.zeros(2 * n_cons), [up, -down],
                              np.zeros(n_pub), np.full(n_pub, np.inf), np.zeros(n_pub), np.full(n_pub, np.inf)])
-        have = np.array([self.tables[t].x[r, pos] for t, r, pos in var_ids], dtype=float)
+        have = np.concatenate(have_parts).astype(float)
         x_low = np.concatenate([-np.minimum(have, bound), -np.minimum(have, bound), np.zeros(n_pub)])
         x_high = np.concatenate([np.full(2 * nv, bound), np.ones(n_pub)])
         cost = np.concatenate([np.zeros(2 * nv), [v + 1.0 for _, v in published]])
@@ -944,6 +947,29 @@ class Suppressor:
         if touched_up is None or touched_down is None or key not in touched_up or key not in touched_down:
             return None
         return touched_up | touched_down
+
+
+def _row_blocks(sums: sparse.coo_matrix, m: int) -> sparse.coo_matrix:
+    """``[I_m (x) S ; 1_m (x) S]``: ``m`` rows' nodes from their leaves, then their total row."""
+    n_nodes, n_leaves = sums.shape
+    block = np.repeat(np.arange(m), sums.nnz)
+    rows = np.tile(sums.row, m)
+    cols = np.tile(sums.col, m) + block * n_leaves
+    data = np.tile(sums.data, m)
+    return sparse.coo_matrix(
+        (np.concatenate([data, data]), (np.concatenate([rows + block * n_nodes, rows + m * n_nodes]),
+                                        np.concatenate([cols, cols]))),
+        shape=((m + 1) * n_nodes, m * n_leaves),
+    )
+
+
+def _assemble(parts: list[tuple[int, int, sparse.coo_matrix]], shape: tuple[int, int]) -> sparse.csr_matrix:
+    """One CSR matrix from blocks placed at (row, column) offsets (a sparse ``bmat``
+    without its per-block shape checks, which cost more than the solve on small tables)."""
+    rows = [np.empty(0, dtype=np.int64)] + [p.row.astype(np.int64) + r for r, _, p in parts]
+    cols = [np.empty(0, dtype=np.int64)] + [p.col.astype(np.int64) + c for _, c, p in parts]
+    data = [np.empty(0)] + [p.data.astype(float) for _, _, p in parts]
+    return sparse.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=shape)
 
 
 def _built(cert_up: Certificate, cert_down: Certificate) -> tuple[Certificate, Certificate]:
