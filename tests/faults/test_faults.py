@@ -177,6 +177,7 @@ def _pg_restart() -> None:
                    check=True, capture_output=True, timeout=120)
 
 
+@pytest.mark.serial
 def test_postgresql_restart_mid_submission(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     cluster = Cluster(tmp_path / "ttp", backend="postgresql")
     try:
