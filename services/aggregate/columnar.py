@@ -11,9 +11,10 @@ so a recompute copies them and lets DuckDB count.
 The store stays the one source of truth: the copy lives in an in-memory DuckDB
 database for the length of one recompute and is dropped after it. Rows travel
 as Arrow through ADBC drivers, with no Python object per value: PostgreSQL's
-binary COPY, and SQLite's C API in a child process (``sqlite_copy.py`` says
-why). All copies are read in one read transaction of their own,
-so they are consistent with each other; that snapshot is never
+binary COPY, and SQLite's C API in child processes (``sqlite_copy.py`` says
+why). The copies are consistent with each other: from PostgreSQL they are read
+in one read transaction; from SQLite in two side by side, used only if both saw
+the same ``dirty_seq`` of the period (else copied again). That snapshot is never
 older than the caller's (it starts later), so the recompute's staleness
 bookkeeping stays right: anything newer leaves the period stale for the next
 round.
@@ -39,6 +40,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.sql import Select
 
 from services.aggregate import sqlite_copy
+from services.aggregate.aggregate_models import AggregatePeriod
 from services.aggregate.indicators import MICRO_DIMS, Facts, facts_from_arrays, facts_query
 from services.aggregate.models import GoalScore, Measurement, Trajectory
 from ttp.periods import period_bounds
@@ -46,6 +48,7 @@ from ttp.periods import period_bounds
 T = cast(Table, Trajectory.__table__)
 M = cast(Table, Measurement.__table__)
 G = cast(Table, GoalScore.__table__)
+AP = cast(Table, AggregatePeriod.__table__)
 
 #: Trajectory columns copied (what ``facts_query`` reads).
 TRAJECTORY_COLUMNS: Final = (
@@ -108,7 +111,10 @@ def copy_period(conn: Connection, period: str) -> dict[str, Any]:
     url = conn.engine.url
     if url.get_backend_name() == "postgresql":
         return _copy_postgresql(url, queries)
-    return dict(zip(queries, sqlite_copy.copy(str(url.database), list(queries.values())), strict=True))
+    state = select(AP.c.dirty_seq).where(AP.c.period == period)
+    same_state = str(state.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    copies = sqlite_copy.copy(str(url.database), list(queries.values()), same_state=same_state)
+    return dict(zip(queries, copies, strict=True))
 
 
 #: DuckDB views giving the copies the store's column types and their NULLs back. Every column

@@ -20,7 +20,9 @@ import io
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,8 +30,8 @@ from urllib.parse import quote
 import pyarrow as pa
 
 
-def copy(path: str, queries: list[str]) -> list[Any]:
-    """Run ``queries`` on the SQLite file at ``path`` in a child process; Arrow tables back."""
+def _run(path: str, queries: list[str]) -> list[Any]:
+    """One child process running ``queries`` in one read transaction; their Arrow tables."""
     done = subprocess.run(
         [sys.executable, "-m", "services.aggregate.sqlite_copy", str(Path(path).resolve())],
         input=json.dumps(queries).encode(), capture_output=True, check=False, timeout=600,
@@ -42,6 +44,30 @@ def copy(path: str, queries: list[str]) -> list[Any]:
         size = int.from_bytes(out.read(8), "big")
         tables.append(pa.ipc.open_stream(out.read(size)).read_all())
     return tables
+
+
+def copy(path: str, queries: list[str], *, same_state: str | None = None, attempts: int = 3) -> list[Any]:
+    """Run ``queries`` on the SQLite file at ``path``; their results as Arrow tables.
+
+    Without ``same_state`` one child runs them all in one read transaction. With
+    it, the first query runs in one child and the rest in a second, side by side
+    (two cores, about a third less time for a national half year). Two read
+    transactions may see different commits, so each child first runs
+    ``same_state``, a query whose answer changes with every commit that matters
+    to the copies (the period's ``dirty_seq``, which ingest and withdrawal bump
+    in their own transactions); the copies are used only when both children saw
+    the same answer. After ``attempts`` mismatches (a busy writer) one child
+    copies everything, as without ``same_state``.
+    """
+    if same_state is None or len(queries) < 2:
+        return _run(path, queries)
+    groups = [[same_state, queries[0]], [same_state, *queries[1:]]]
+    with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        for _ in range(attempts):
+            first, rest = pool.map(partial(_run, path), groups)
+            if first[0].equals(rest[0]):
+                return [first[1], *rest[1:]]
+    return _run(path, queries)
 
 
 def main() -> None:
