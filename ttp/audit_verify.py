@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit.entries import canonical_json, personal_data_paths
+from ttp.audit_entry_format import canonical_json, personal_data_paths
 from ttp.audit_events import EVENT_KINDS
 from ttp.audit_export import (
     CheckpointLine,

@@ -8,76 +8,26 @@ were hashed, so a verifier never has to reproduce our serialiser: it hashes
 what it reads. Putting the index inside the entry makes a reordered, dropped
 or inserted entry visible on its own, before any hashing.
 
-The personal-data guard is a defence in depth: the services that append are
-responsible for never handing over a BSN, birth date, postcode or pseudonym,
-and this refuses any subject that carries a key with such a name anyway.
+The canonical form and the personal-data guard live in
+``ttp.audit_entry_format``, shared with the verifier. The guard is a defence
+in depth: the services that append are responsible for never handing over a
+BSN, birth date, postcode or pseudonym, and this refuses any subject that
+carries a key with such a name anyway.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
-import orjson
-
+from ttp.audit_entry_format import canonical_json, personal_data_paths
 from ttp.audit_events import EVENT_KINDS, AuditEvent
 from ttp.problems import InvalidParam
 
-#: Normalised key names (lower case, letters and digits only) that name a
-#: person's identifier. A key equal to or ending in one of these is refused.
-FORBIDDEN_KEYS: tuple[str, ...] = (
-    "bsn",
-    "burgerservicenummer",
-    "birthdate",
-    "dateofbirth",
-    "geboortedatum",
-    "postcode",
-    "zipcode",
-    "pseudonym",
-    "pseudonyms",
-)
 OIN_RE = re.compile(r"^[0-9]{20}$")
 AGB_RE = re.compile(r"^[0-9]{8}$")
 PERIOD_RE = re.compile(r"^[0-9]{4}-H[12]$")
 MAX_KEY_LENGTH = 200
-
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the one serialisation of an entry."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-@lru_cache(maxsize=4096)
-def is_personal_key(key: str) -> bool:
-    """Does this key name a personal identifier? Cached: batches repeat the same few keys."""
-    norm = re.sub(r"[^a-z0-9]", "", key.lower())
-    return any(norm == bad or norm.endswith(bad) for bad in FORBIDDEN_KEYS)
-
-
-def _has_personal_key(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(is_personal_key(str(k)) or _has_personal_key(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_personal_key(v) for v in value)
-    return False
-
-
-def personal_data_paths(value: Any, path: str = "") -> list[str]:
-    """JSON pointers of every key in ``value`` that names a personal identifier."""
-    if not _has_personal_key(value):
-        return []
-    found: list[str] = []
-    if isinstance(value, dict):
-        for key, child in value.items():
-            here = f"{path}/{str(key).replace('~', '~0').replace('/', '~1')}"
-            if is_personal_key(str(key)):
-                found.append(here)
-            found.extend(personal_data_paths(child, here))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            found.extend(personal_data_paths(child, f"{path}/{i}"))
-    return found
 
 
 def check_events(events: list[AuditEvent]) -> list[InvalidParam]:

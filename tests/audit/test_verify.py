@@ -18,11 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-from services.audit.entries import canonical_json
 from services.audit.export import export_log
 from services.audit.sink import receipt_document
 from services.audit.store import AuditStore
 from tests.audit.conftest import INGEST_OIN, events, open_store
+from ttp.audit_entry_format import canonical_json
 from ttp.audit_verify import Report, verify_export
 from ttp.checkpoint import CheckpointSigner
 from ttp.cli.main import app as cli
