@@ -30,6 +30,7 @@ from services.aggregate.models import (
     TrajectoryBatch,
     Withdrawal,
 )
+from services.aggregate.recompute import mark_dirty
 from services.aggregate.wire import (
     BatchOutcome,
     PrepareRequest,
@@ -276,15 +277,6 @@ def _rows(t: WireTrajectory, provider: str, person: int, batch_id: str, now: dt.
     }
 
 
-def _mark_dirty(conn: Connection, periods: set[str]) -> None:
-    """Tell the indicator cache which periods changed (inside the same transaction)."""
-    try:
-        from services.aggregate.recompute import mark_dirty
-    except ImportError:  # recompute module not installed in this build
-        return
-    mark_dirty(conn, periods)
-
-
 def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> BatchOutcome:
     """Apply a prepared batch in one transaction; a committed batch is returned as it was."""
     with engine.begin() as conn:
@@ -345,7 +337,7 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
                 columns = list(rows[0])
                 bulk_insert(conn, table.name, columns, [tuple(r[c] for c in columns) for r in rows])
         if periods:
-            _mark_dirty(conn, periods)
+            mark_dirty(conn, periods)  # stale figures, in the same transaction
         committed = outcome.model_copy(update={"state": "committed"})
         conn.execute(
             update(B)
@@ -384,7 +376,7 @@ def withdraw(engine: Engine, req: WithdrawalRequest) -> WithdrawalOutcome:
             )
         )
         if periods:
-            _mark_dirty(conn, periods)
+            mark_dirty(conn, periods)  # stale figures, in the same transaction
     return WithdrawalOutcome(removed=len(record_ids), recordIds=sorted(record_ids), periods=sorted(periods))
 
 
