@@ -389,13 +389,10 @@ class Suppressor:
         cells they happen to protect as well (a corner of the same rectangle)."""
         for changed in (changed_up, changed_down):
             for key, per_table in changed.items():
-                occs = self.where[key]
                 if changed is changed_up or key not in changed_up:  # most cells change both ways
-                    for occ in occs:
-                        self.supp[occ.table][occ.row, occ.node] = True
-                        self.pub[occ.table][occ.row, occ.node] = 0.0
+                    self._hide(key)
                 delta = next(iter(per_table.values()))
-                v = self.value_rows[occs[0].table][occs[0].row][occs[0].node]
+                v = self.value(key)
                 if not self.p.sensitive(v):
                     continue
                 if delta >= self.p.up(v):
@@ -994,9 +991,6 @@ def withhold_values(
     already = already or {}
     stacks = _stacks(tables, counts_of, suppressed, already)
     shared = _shared_cells(stacks)
-    #: Whether the stacks, one after the other, list the tables in their order (the usual
-    #: case: the tables of one kind are built together).
-    in_order = [t for stack in stacks for t in stack.members] == list(range(len(tables)))
     result: dict[CellKey, int] = {}
     for family in VALUE_FAMILIES:
         bit = FAMILY_BIT[family.name]
@@ -1018,20 +1012,10 @@ def withhold_values(
                     if not unknown[i][m, row, node]:
                         unknown[i][m, row, node] = True
                         changed = True
-        # Table by table, row by row (the total row last): the order the keys enter ``result``.
-        found: list[tuple[int, int, CellKey]] = []
         for i, stack in enumerate(stacks):
             shown_hidden = unknown[i] & applicable[i] & (resp[i] > 0) & ~stack.hidden
-            at = np.flatnonzero(shown_hidden).tolist()
-            if in_order:
-                for key in map(stack.flat_keys.__getitem__, at):
-                    result[key] = result.get(key, 0) | bit
-            else:
-                per_member = shown_hidden[0].size
-                found += [(stack.members[j // per_member], j, stack.flat_keys[j]) for j in at]
-        found.sort(key=lambda f: f[:2])
-        for _, _, key in found:
-            result[key] = result.get(key, 0) | bit
+            for key in map(stack.flat_keys.__getitem__, np.flatnonzero(shown_hidden).tolist()):
+                result[key] = result.get(key, 0) | bit
     return result
 
 
