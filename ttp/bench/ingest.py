@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import hmac
 import itertools
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import httpx
 import orjson
 from sqlalchemy.engine import make_url
 
+from services.aggregate.store import MEASUREMENT_COLUMNS, TRAJECTORY_COLUMNS
 from services.ingest.minimise import minimise, person_identifier
 from services.ingest.rules import validate_records
 from services.pseudonymise.keyring import DOMAIN_TAGS, normalise
@@ -44,6 +46,7 @@ class IngestBenchResult:
     accepted: int
     raw_seconds: float
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -114,16 +117,6 @@ def minimised_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-TRAJ_COLS = (
-    "provider_agb", "record_id", "content_hash", "person_id", "key_version", "bsn_known", "trajectory_ref", "pc4",
-    "gemeente", "age_at_end", "age_band", "sector", "freely_accessible", "hulpvorm", "referrer",
-    "started_in_crisis", "start_date", "end_date", "period", "termination_reason", "legal_basis", "consent_by",
-    "batch_id", "received_at",
-)
-MEAS_COLS = ("provider_agb", "record_id", "informant", "satisfaction", "without_help", "problem_change",
-             "goal_overall", "period")
-
-
 def _tuples(rows: list[dict[str, Any]], agb_of: dict[str, str]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     now = dt.datetime.now(dt.UTC)
     traj: list[tuple[Any, ...]] = []
@@ -151,20 +144,20 @@ def raw_insert_seconds(url: str, batches: list[tuple[str, list[dict[str, Any]]]]
         rows = minimised_rows(recs)
         prepared.append(_tuples(rows, {r["recordId"]: agb for r in recs}))
     parsed = make_url(url)
-    t_cols, m_cols = ", ".join(TRAJ_COLS), ", ".join(MEAS_COLS)
+    t_cols, m_cols = ", ".join(TRAJECTORY_COLUMNS), ", ".join(MEASUREMENT_COLUMNS)
     if parsed.get_backend_name() == "sqlite":
         import sqlite3
 
         conn = sqlite3.connect(str(parsed.database))
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        t_marks = ", ".join("?" * len(TRAJECTORY_COLUMNS))
+        m_marks = ", ".join("?" * len(MEASUREMENT_COLUMNS))
         started = time.perf_counter()
         for traj, meas in prepared:
             with conn:
-                conn.executemany(f"INSERT INTO trajectories ({t_cols}) VALUES ({', '.join('?' * len(TRAJ_COLS))})",
-                                 traj)
-                conn.executemany(f"INSERT INTO measurements ({m_cols}) VALUES ({', '.join('?' * len(MEAS_COLS))})",
-                                 meas)
+                conn.executemany(f"INSERT INTO trajectories ({t_cols}) VALUES ({t_marks})", traj)
+                conn.executemany(f"INSERT INTO measurements ({m_cols}) VALUES ({m_marks})", meas)
         elapsed = time.perf_counter() - started
         conn.close()
         return elapsed
@@ -182,6 +175,27 @@ def raw_insert_seconds(url: str, batches: list[tuple[str, list[dict[str, Any]]]]
                     for row in meas:
                         copy.write_row(row)
         return time.perf_counter() - started
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (``/proc/<pid>/stat``), in seconds.
+
+    Read before and after the timed submission: on two cores the sum over all
+    processes is the budget a record rate has to fit in.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all cores spent not idle so far (``/proc/stat``), in seconds.
+
+    Covers what the per-process figures miss: the PostgreSQL server's backends,
+    the kernel's TLS and network work, and anything else on the machine.
+    """
+    ticks = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    idle = ticks[3] + ticks[4]
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -205,9 +219,14 @@ def run_ingest_bench(
             cluster.start()
             warm = synthetic_records(200, seed + 1000)
             asyncio.run(_submit(cluster, batches_by_provider(warm, 200), 1, "warm-up"))
+            pids = {name: p.pid for name, p in cluster.procs.items()} | {"client": os.getpid()}
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            busy_before = machine_busy_seconds()
             started = time.perf_counter()
             accepted = asyncio.run(_submit(cluster, batches, clients))
             seconds = time.perf_counter() - started
+            cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+            cpu["machine"] = machine_busy_seconds() - busy_before
             rss = {name: peak_rss_mb(p.pid) for name, p in cluster.procs.items()}
         finally:
             cluster.destroy()
@@ -219,4 +238,4 @@ def run_ingest_bench(
                 raw_seconds = raw_insert_seconds(url, batches)
             finally:
                 pg_databases.drop_database(name)
-    return IngestBenchResult(backend, len(data), batch_size, clients, seconds, accepted, raw_seconds, rss)
+    return IngestBenchResult(backend, len(data), batch_size, clients, seconds, accepted, raw_seconds, rss, cpu)

@@ -21,6 +21,8 @@ def bench_ingest(
     """Run the whole system over mTLS on loopback, submit, and print records/s beside a raw bulk insert."""
     backends = ["sqlite", "postgresql"] if backend == "both" else [backend]
     table = Table("backend", "records", "end to end s", "records/s", "raw insert records/s", "ratio")
+    cpu_names = ("client", "ingest", "pseudonymise", "aggregate", "audit", "machine")
+    cpu = Table("backend", *(f"{s} µs/record" for s in cpu_names), title="CPU time per record while submitting")
     memory = Table("backend", *(f"{s} peak RSS MiB" for s in ("ingest", "pseudonymise", "aggregate", "audit")))
     for b in backends:
         console.print(f"[bold]{b}[/]: {records:,} records, batches of {batch_size}, {clients} clients ...")
@@ -32,5 +34,7 @@ def bench_ingest(
                       f"{r.rate / r.raw_rate:.2f}")
         memory.add_row(b, *(f"{r.peak_rss_mb.get(s, float('nan')):.0f}"
                             for s in ("ingest", "pseudonymise", "aggregate", "audit")))
+        cpu.add_row(b, *(f"{r.cpu_seconds.get(s, float('nan')) / r.records * 1e6:.0f}" for s in cpu_names))
     console.print(table)
+    console.print(cpu)
     console.print(memory)
