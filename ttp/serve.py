@@ -7,11 +7,13 @@ certificate through the ASGI TLS extension (``ttp.tls_protocol``).
 
 from __future__ import annotations
 
+import importlib
 import ssl
 from collections.abc import Callable
 
 import uvicorn
 
+from ttp.gc_policy import configure_gc
 from ttp.logging_setup import configure_logging
 from ttp.settings import SERVICES, Settings, get_settings
 from ttp.tls import server_context
@@ -49,4 +51,6 @@ def serve(service: str) -> None:
     """Blocking: configure JSON logging and serve ``service`` until stopped."""
     settings = get_settings()
     configure_logging(service, settings.log_level, settings.log_dir / f"{service}.log")
+    importlib.import_module(f"services.{service}.app")  # so the frozen generation holds the service's modules
+    configure_gc()
     uvicorn.Server(uvicorn_config(service, settings)).run()
