@@ -285,7 +285,7 @@ def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime
     conn.execute(delete(OC).where(OC.c.period == period))
     conn.execute(delete(PD).where(PD.c.period == period))
     names, rows = _cell_rows(period, computed)
-    bulk_insert(conn, OC.name, names, rows, dates=False)
+    bulk_insert(conn, OC, names, rows)
     domain_rows = computed.domains.rows(period)
     for start in range(0, len(domain_rows), CHUNK):
         conn.execute(insert(PD), domain_rows[start : start + CHUNK])

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.aggregate.bulk_insert import bulk_insert
 from services.aggregate.models import (
@@ -30,6 +28,7 @@ from services.aggregate.models import (
     TrajectoryBatch,
     Withdrawal,
 )
+from services.aggregate.persons import existing_persons, newest, person_id_from, resolve_persons
 from services.aggregate.recompute import mark_dirty
 from services.aggregate.wire import (
     BatchOutcome,
@@ -98,73 +97,6 @@ def payload_hash(req: PrepareRequest) -> str:
         h.update(t.contentHash.encode())
         h.update(b"\x01")
     return h.hexdigest()
-
-
-def person_id_from(pseudonym: str) -> int:
-    """A stable 63-bit surrogate id for a new person, derived from its first pseudonym.
-
-    Deriving it (instead of a sequence) lets a whole batch of new persons be
-    inserted with one ``executemany`` and no round trip per person.
-    """
-    return int(pseudonym[:16], 16) & 0x7FFF_FFFF_FFFF_FFFF
-
-
-def _existing_persons(conn: Connection, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    found: dict[tuple[int, str], int] = {}
-    values = list(pairs)
-    for chunk in _chunks(values):
-        rows = conn.execute(
-            select(PP.c.key_version, PP.c.pseudonym, PP.c.person_id).where(
-                PP.c.pseudonym.in_([p for _, p in chunk])
-            )
-        )
-        for version, pseudonym, person_id in rows:
-            found[(version, pseudonym)] = person_id
-    return found
-
-
-def resolve_persons(
-    conn: Connection, trajectories: Sequence[WireTrajectory], *, create: bool
-) -> list[int | None]:
-    """Map each trajectory to its person, linking across key versions; optionally create persons."""
-    pairs = {(p.keyVersion, p.value) for t in trajectories for p in t.pseudonyms}
-    known = _existing_persons(conn, pairs)
-    result: list[int | None] = []
-    new_aliases: dict[tuple[int, str], int] = {}
-    new_persons: set[int] = set()
-    for t in trajectories:
-        keys = [(p.keyVersion, p.value) for p in t.pseudonyms]
-        person = next((known[k] for k in keys if k in known), None)
-        if person is None:
-            person = next((new_aliases[k] for k in keys if k in new_aliases), None)
-        if person is None and create:
-            newest = max(t.pseudonyms, key=lambda p: p.keyVersion)
-            person = person_id_from(newest.value)
-            new_persons.add(person)
-        if person is not None and create:
-            for k in keys:
-                if k not in known:
-                    new_aliases[k] = person
-        result.append(person)
-    if create and new_aliases:
-        _insert_ignore(conn, P, [{"id": pid} for pid in sorted(new_persons)], ["id"])
-        _insert_ignore(
-            conn, PP,
-            [{"key_version": v, "pseudonym": s, "person_id": pid} for (v, s), pid in new_aliases.items()],
-            ["key_version", "pseudonym"],
-        )
-    return result
-
-
-def _insert_ignore(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    if not rows:
-        return
-    if conn.dialect.name == "postgresql":
-        stmt: Any = pg_insert(table).on_conflict_do_nothing(index_elements=keys)
-    else:
-        stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
-    for chunk in _chunks(rows):
-        conn.execute(stmt, list(chunk))
 
 
 def _live_hashes(conn: Connection, provider: str, record_ids: list[str]) -> dict[str, str]:
@@ -263,18 +195,25 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime, raw: bytes | 
     return outcome
 
 
-def _rows(t: WireTrajectory, provider: str, person: int, batch_id: str, now: dt.datetime) -> dict[str, Any]:
-    newest = max(t.pseudonyms, key=lambda p: p.keyVersion)
-    return {
-        "provider_agb": provider, "record_id": t.recordId, "content_hash": t.contentHash,
-        "person_id": person, "key_version": newest.keyVersion, "bsn_known": t.bsnKnown,
-        "trajectory_ref": t.trajectoryRef, "pc4": t.pc4, "gemeente": t.gemeente,
-        "age_at_end": t.ageAtEnd, "age_band": t.ageBand, "sector": t.sector,
-        "freely_accessible": t.freelyAccessible, "hulpvorm": t.hulpvorm, "referrer": t.referrer,
-        "started_in_crisis": t.startedInCrisis, "start_date": t.startDate, "end_date": t.endDate,
-        "period": t.period, "termination_reason": t.terminationReason, "legal_basis": t.legalBasis,
-        "consent_by": t.consentBy, "batch_id": batch_id, "received_at": now,
-    }
+TRAJECTORY_COLUMNS = (
+    "provider_agb", "record_id", "content_hash", "person_id", "key_version", "bsn_known", "trajectory_ref", "pc4",
+    "gemeente", "age_at_end", "age_band", "sector", "freely_accessible", "hulpvorm", "referrer",
+    "started_in_crisis", "start_date", "end_date", "period", "termination_reason", "legal_basis", "consent_by",
+    "batch_id", "received_at",
+)
+MEASUREMENT_COLUMNS = ("provider_agb", "record_id", "informant", "satisfaction", "without_help", "problem_change",
+                       "goal_overall", "period")
+GOAL_COLUMNS = ("provider_agb", "record_id", "informant", "goal_index", "score", "period")
+
+
+def _row(t: WireTrajectory, provider: str, person: int, batch_id: str, now: dt.datetime) -> tuple[Any, ...]:
+    """The ``trajectories`` row of ``t``, in ``TRAJECTORY_COLUMNS`` order."""
+    key_version = newest(t.pseudonyms).keyVersion
+    return (
+        provider, t.recordId, t.contentHash, person, key_version, t.bsnKnown, t.trajectoryRef, t.pc4, t.gemeente,
+        t.ageAtEnd, t.ageBand, t.sector, t.freelyAccessible, t.hulpvorm, t.referrer, t.startedInCrisis,
+        t.startDate, t.endDate, t.period, t.terminationReason, t.legalBasis, t.consentBy, batch_id, now,
+    )
 
 
 def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> BatchOutcome:
@@ -315,27 +254,20 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
                     delete(table).where(and_(table.c.provider_agb == provider, table.c.record_id.in_(list(chunk))))
                 )
         persons = resolve_persons(conn, trajectories, create=True)
-        t_rows: list[dict[str, Any]] = []
-        m_rows: list[dict[str, Any]] = []
-        g_rows: list[dict[str, Any]] = []
+        t_rows: list[tuple[Any, ...]] = []
+        m_rows: list[tuple[Any, ...]] = []
+        g_rows: list[tuple[Any, ...]] = []
         for t, person in zip(trajectories, persons, strict=True):
             assert person is not None
-            t_rows.append(_rows(t, provider, person, batch_id, now))
+            t_rows.append(_row(t, provider, person, batch_id, now))
             for m in t.measurements:
-                m_rows.append({
-                    "provider_agb": provider, "record_id": t.recordId, "informant": m.informant,
-                    "satisfaction": m.satisfaction, "without_help": m.withoutHelp,
-                    "problem_change": m.problemChange, "goal_overall": m.goalOverall, "period": t.period,
-                })
-                for i, score in enumerate(m.goals, start=1):
-                    g_rows.append({
-                        "provider_agb": provider, "record_id": t.recordId, "informant": m.informant,
-                        "goal_index": i, "score": score, "period": t.period,
-                    })
-        for table, rows in ((T, t_rows), (M, m_rows), (G, g_rows)):
-            if rows:
-                columns = list(rows[0])
-                bulk_insert(conn, table.name, columns, [tuple(r[c] for c in columns) for r in rows])
+                m_rows.append((provider, t.recordId, m.informant, m.satisfaction, m.withoutHelp, m.problemChange,
+                               m.goalOverall, t.period))
+                g_rows.extend((provider, t.recordId, m.informant, i, score, t.period)
+                              for i, score in enumerate(m.goals, start=1))
+        bulk_insert(conn, T, TRAJECTORY_COLUMNS, t_rows)
+        bulk_insert(conn, M, MEASUREMENT_COLUMNS, m_rows)
+        bulk_insert(conn, G, GOAL_COLUMNS, g_rows)
         if periods:
             mark_dirty(conn, periods)  # stale figures, in the same transaction
         committed = outcome.model_copy(update={"state": "committed"})
@@ -350,12 +282,10 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
 def withdraw(engine: Engine, req: WithdrawalRequest) -> WithdrawalOutcome:
     """Remove a person's trajectories at one provider (optionally one trajectory) and remember it."""
     with engine.begin() as conn:
-        pairs = {(p.keyVersion, p.value) for p in req.pseudonyms}
-        known = _existing_persons(conn, pairs)
+        known = existing_persons(conn, ((p.keyVersion, p.value) for p in req.pseudonyms))
         person = next(iter(known.values()), None)
         if person is None:
-            newest = max(req.pseudonyms, key=lambda p: p.keyVersion)
-            person = person_id_from(newest.value)
+            person = person_id_from(newest(req.pseudonyms).value)
         cond = and_(T.c.provider_agb == req.providerAgb, T.c.person_id == person)
         if req.trajectoryRef:
             cond = and_(cond, T.c.trajectory_ref == req.trajectoryRef)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.aggregate import store
+from services.aggregate import persons
 from services.aggregate.wire import WirePseudonym, WireTrajectory
 from services.pseudonymise.app import create_app
 from services.pseudonymise.keyring import DOMAIN_TAGS, Keyring, KeyringError
@@ -103,11 +103,11 @@ def test_rotation_keeps_linkage(tmp_path: Path, db_url: str) -> None:
     migrate("aggregate", db_url)
     engine = make_engine(db_url)
     with engine.begin() as conn:
-        first = store.resolve_persons(conn, [_trajectory("a", [(1, before[0])], dt.date(2026, 1, 5))], create=True)
-        second = store.resolve_persons(
+        first = persons.resolve_persons(conn, [_trajectory("a", [(1, before[0])], dt.date(2026, 1, 5))], create=True)
+        second = persons.resolve_persons(
             conn, [_trajectory("b", [(2, after[0]), (1, after[1])], dt.date(2026, 3, 5))], create=True
         )
         # after v1 is retired, the v2 pseudonym alone still finds the person
-        third = store.resolve_persons(conn, [_trajectory("c", [(2, after[0])], dt.date(2026, 5, 5))], create=True)
+        third = persons.resolve_persons(conn, [_trajectory("c", [(2, after[0])], dt.date(2026, 5, 5))], create=True)
     engine.dispose()
     assert first == second == third
