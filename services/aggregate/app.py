@@ -20,7 +20,7 @@ from services.aggregate.models import parties
 from services.aggregate.recompute import keep_fresh
 from services.aggregate.routes_ingest import router as ingest_router
 from services.aggregate.routes_outcomes import router as outcomes_router
-from services.aggregate.wire import PrepareRequest, WithdrawalRequest
+from services.aggregate.wire import CommitRequest, PrepareRequest, WithdrawalRequest
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import database_status
 from ttp.openapi_models import document_models
@@ -66,5 +66,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.include_router(ingest_router)
     app.include_router(outcomes_router)
-    document_models(app, ProblemDetails, PrepareRequest, WithdrawalRequest)
+    document_models(app, ProblemDetails, PrepareRequest, CommitRequest, WithdrawalRequest)
     return app

@@ -23,7 +23,6 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
-    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -142,9 +141,10 @@ class GoalScore(Base):
 class TrajectoryBatch(Base):
     """Two-phase delivery of one ingest batch: prepared, then committed once audited.
 
-    A prepared batch holds its minimised payload; committing applies it in one
-    transaction. The per-record outcome is kept so a resend of the same batch
-    gets the same receipt (idempotency), not "all duplicates".
+    A prepared batch holds only its classification and the hash of its
+    records' ids and content hashes; the rows arrive with the commit and are
+    stored in one transaction. The per-record outcome is kept so a resend of
+    the same batch gets the same receipt (idempotency), not "all duplicates".
     """
 
     __tablename__ = "trajectory_batches"
@@ -153,7 +153,6 @@ class TrajectoryBatch(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(10))
     outcome: Mapped[dict[str, object]] = mapped_column(JSON)
-    payload: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

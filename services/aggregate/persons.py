@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from services.aggregate.wire import WirePseudonym, WireTrajectory
+from services.aggregate.wire import WireKey, WirePseudonym
 
 CHUNK = 2000
 
@@ -78,7 +78,7 @@ def _register(conn: Connection, persons: list[int], aliases: list[tuple[int, str
 
 
 def resolve_persons(
-    conn: Connection, trajectories: Sequence[WireTrajectory], *, create: bool
+    conn: Connection, trajectories: Sequence[WireKey], *, create: bool
 ) -> list[int | None]:
     """Map each trajectory to its person, linking across key versions; optionally create persons."""
     known = existing_persons(conn, ((p.keyVersion, p.value) for t in trajectories for p in t.pseudonyms))

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from services.aggregate import store
 from services.aggregate.wire import (
     BatchOutcome,
+    CommitRequest,
     PrepareRequest,
     WithdrawalOutcome,
     WithdrawalRequest,
@@ -33,7 +34,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.post(
     "/trajectories",
-    summary="Stage a batch of minimised trajectories (phase one of two)",
+    summary="Classify a batch of trajectories by their keys (phase one of two)",
     operation_id="prepareTrajectories",
     responses=_ERRORS,
     openapi_extra={
@@ -44,35 +45,49 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
 )
 async def prepare_trajectories(request: Request, _party: Party = Depends(service_only)) -> BatchOutcome:
-    """Classify each record as new, duplicate, correction or refused; nothing is visible until commit.
+    """Classify each record as new, duplicate, correction or refused; nothing of a record is stored yet.
 
-    The body is parsed and validated by pydantic-core straight from bytes
-    (the hot path of every delivery), and those bytes are what is staged.
+    The body is parsed and validated by pydantic-core straight from bytes.
     """
-    raw = await request.body()
     try:
-        body = PrepareRequest.model_validate_json(raw)
+        body = PrepareRequest.model_validate_json(await request.body())
     except ValidationError as exc:
         raise Problem(400, "The trajectory batch is not valid.",
                       invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
     try:
-        return await run_in_threadpool(store.prepare, request.app.state.engine, body, dt.datetime.now(dt.UTC), raw)
+        return await run_in_threadpool(store.prepare, request.app.state.engine, body, dt.datetime.now(dt.UTC))
     except store.BatchConflict as exc:
         raise Problem(409, str(exc)) from exc
 
 
 @router.post(
     "/trajectory-batches/{providerAgb}/{batchId}/commit",
-    summary="Apply a staged batch (phase two), after its audit entries are durable",
+    summary="Store a prepared batch's minimised rows (phase two), after its audit entries are durable",
     operation_id="commitTrajectories",
-    responses={**_ERRORS, 404: {"description": "No such staged batch", "content": {"application/problem+json": {}}}},
+    responses={**_ERRORS, 404: {"description": "No such prepared batch", "content": {"application/problem+json": {}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CommitRequest"}}},
+        }
+    },
 )
 async def commit_trajectories(
     providerAgb: str, batchId: str, request: Request, _party: Party = Depends(service_only)  # noqa: N803
 ) -> BatchOutcome:
+    """Check the rows against the prepared keys and store the new ones and the corrections in one transaction.
+
+    Extra fields are refused by the wire model, so a BSN, birth date or full
+    postcode sent by mistake is never stored.
+    """
+    try:
+        body = CommitRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Problem(400, "The trajectory rows are not valid.",
+                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
     try:
         return await run_in_threadpool(
-            store.commit, request.app.state.engine, providerAgb, batchId, dt.datetime.now(dt.UTC)
+            store.commit, request.app.state.engine, providerAgb, batchId, body, dt.datetime.now(dt.UTC)
         )
     except store.BatchNotFound as exc:
         raise Problem(404, "No batch with this id was staged for this provider.") from exc

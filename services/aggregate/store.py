@@ -1,18 +1,18 @@
 """Two-phase delivery into the trajectory store, and consent withdrawal.
 
-``prepare`` classifies a batch against the live store (new, duplicate,
-correction, refused) and stages it; ``commit`` applies it in one transaction
-once ingest has the audit entries durable. A resent batch gets its original
-outcome back, so a retry never counts twice; a batch prepared but never
-committed is simply prepared again.
+``prepare`` classifies a batch's records against the live store (new,
+duplicate, correction, refused) from their keys alone and remembers the
+outcome; ``commit`` receives the rows once ingest has the audit entries
+durable, checks they are the ones prepared, and stores them in one
+transaction. A resent batch gets its original outcome back, so a retry never
+counts twice; a batch prepared but never committed is simply prepared again.
+No row is written, not even staged, before its audit entry exists.
 """
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import hashlib
-import threading
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
@@ -32,8 +32,10 @@ from services.aggregate.persons import existing_persons, newest, person_id_from,
 from services.aggregate.recompute import mark_dirty
 from services.aggregate.wire import (
     BatchOutcome,
+    CommitRequest,
     PrepareRequest,
     RefusedRecord,
+    WireKey,
     WireTrajectory,
     WithdrawalOutcome,
     WithdrawalRequest,
@@ -49,32 +51,6 @@ B = cast(Table, TrajectoryBatch.__table__)
 W = cast(Table, Withdrawal.__table__)
 
 
-class _PreparedCache:
-    """The last few prepared batches, already validated, so commit need not parse them again.
-
-    Only an optimisation: after a restart commit parses the staged payload
-    from the database, which is the source of truth.
-    """
-
-    def __init__(self, size: int = 16) -> None:
-        self.size = size
-        self._items: collections.OrderedDict[tuple[str, str, str], PrepareRequest] = collections.OrderedDict()
-        self._lock = threading.Lock()
-
-    def put(self, digest: str, req: PrepareRequest) -> None:
-        with self._lock:
-            self._items[(req.providerAgb, req.batchId, digest)] = req
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def pop(self, provider: str, batch_id: str, digest: str) -> PrepareRequest | None:
-        with self._lock:
-            return self._items.pop((provider, batch_id, digest), None)
-
-
-PREPARED = _PreparedCache()
-
-
 class BatchConflict(Exception):
     """The batch id was used before with other content, or the store changed under a prepared batch."""
 
@@ -88,10 +64,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def payload_hash(req: PrepareRequest) -> str:
+def payload_hash(trajectories: Sequence[WireKey]) -> str:
     """Identity of a batch's content: its records' ids and content hashes, in order."""
     h = hashlib.sha256()
-    for t in req.trajectories:
+    for t in trajectories:
         h.update(t.recordId.encode())
         h.update(b"\x00")
         h.update(t.contentHash.encode())
@@ -143,12 +119,9 @@ def _withdrawn(conn: Connection, provider: str, req: PrepareRequest) -> dict[str
     return refused
 
 
-def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime, raw: bytes | None = None) -> BatchOutcome:
-    """Classify and stage a batch (idempotent; see module docstring).
-
-    ``raw`` is the request body as received; staging it as-is avoids re-encoding.
-    """
-    digest = payload_hash(req)
+def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutcome:
+    """Classify a batch and remember the outcome (idempotent; see module docstring)."""
+    digest = payload_hash(req.trajectories)
     with engine.begin() as conn:
         row = conn.execute(
             select(B.c.payload_hash, B.c.state, B.c.outcome).where(
@@ -178,11 +151,9 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime, raw: bytes | 
             batchId=req.batchId, state="prepared", accepted=accepted, duplicates=duplicates,
             corrections=corrections, refused=list(refused.values()),
         )
-        payload = raw if raw is not None else req.model_dump_json().encode()
-        PREPARED.put(digest, req)
         values = {
             "payload_hash": digest, "state": "prepared", "outcome": outcome.model_dump(mode="json"),
-            "payload": payload, "created_at": now, "committed_at": None,
+            "created_at": now, "committed_at": None,
         }
         if row is None:
             conn.execute(insert(B).values(provider_agb=req.providerAgb, batch_id=req.batchId, **values))
@@ -216,11 +187,16 @@ def _row(t: WireTrajectory, provider: str, person: int, batch_id: str, now: dt.d
     )
 
 
-def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> BatchOutcome:
-    """Apply a prepared batch in one transaction; a committed batch is returned as it was."""
+def commit(engine: Engine, provider: str, batch_id: str, req: CommitRequest, now: dt.datetime) -> BatchOutcome:
+    """Store a prepared batch's rows in one transaction; a committed batch is returned as it was.
+
+    The rows must be the prepared ones (same record ids and content hashes in
+    the same order): the outcome, and the audit entries written from it,
+    describe exactly those.
+    """
     with engine.begin() as conn:
         row = conn.execute(
-            select(B.c.state, B.c.outcome, B.c.payload, B.c.payload_hash).where(
+            select(B.c.state, B.c.outcome, B.c.payload_hash).where(
                 and_(B.c.provider_agb == provider, B.c.batch_id == batch_id)
             )
         ).first()
@@ -229,14 +205,13 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
         outcome = BatchOutcome.model_validate(row.outcome)
         if row.state == "committed":
             return outcome
+        if payload_hash(req.trajectories) != row.payload_hash:
+            raise BatchConflict("The rows sent to commit are not the records this batch was prepared with.")
         if conn.dialect.name == "postgresql":
             # Serialise commits of one provider so a concurrent batch cannot slip between check and write.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext(%s))", (provider,))
         wanted = set(outcome.accepted) | set(outcome.corrections)
-        staged = PREPARED.pop(provider, batch_id, row.payload_hash) or PrepareRequest.model_validate_json(
-            row.payload or b"{}"
-        )
-        trajectories = [t for t in staged.trajectories if t.recordId in wanted]
+        trajectories = [t for t in req.trajectories if t.recordId in wanted]
         live = _live_hashes(conn, provider, [t.recordId for t in trajectories])
         accepted = set(outcome.accepted)
         for t in trajectories:
@@ -274,7 +249,7 @@ def commit(engine: Engine, provider: str, batch_id: str, now: dt.datetime) -> Ba
         conn.execute(
             update(B)
             .where(and_(B.c.provider_agb == provider, B.c.batch_id == batch_id))
-            .values(state="committed", outcome=committed.model_dump(mode="json"), payload=None, committed_at=now)
+            .values(state="committed", outcome=committed.model_dump(mode="json"), committed_at=now)
         )
     return committed
 

@@ -29,15 +29,22 @@ class WireMeasurement(BaseModel):
     goals: list[int] = Field(default_factory=list)
 
 
-class WireTrajectory(BaseModel):
-    """One minimised trajectory: no BSN, no birth date, no 6-position postcode, no gender."""
+class WireKey(BaseModel):
+    """What classifying a record needs: its identity and content hash, and what a withdrawal is matched on."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     recordId: str = Field(min_length=1, max_length=64)  # noqa: N815
     contentHash: str = Field(pattern=r"^[0-9a-f]{64}$")  # noqa: N815
     pseudonyms: list[WirePseudonym] = Field(min_length=1)
-    bsnKnown: bool  # noqa: N815
     trajectoryRef: str = Field(min_length=1, max_length=64)  # noqa: N815
+    legalBasis: Literal["wettelijke-verplichting", "toestemming"]  # noqa: N815
+    consentOn: dt.date | None = None  # noqa: N815
+
+
+class WireTrajectory(WireKey):
+    """One minimised trajectory: no BSN, no birth date, no 6-position postcode, no gender."""
+
+    bsnKnown: bool  # noqa: N815
     pc4: str = Field(pattern=r"^[1-9][0-9]{3}$")
     gemeente: str = Field(pattern=r"^GM[0-9]{4}$")
     ageAtEnd: int = Field(ge=0, le=30)  # noqa: N815
@@ -51,9 +58,7 @@ class WireTrajectory(BaseModel):
     endDate: dt.date  # noqa: N815
     period: str = Field(pattern=r"^20\d{2}-H[12]$")
     terminationReason: str  # noqa: N815
-    legalBasis: Literal["wettelijke-verplichting", "toestemming"]  # noqa: N815
     consentBy: str | None = None  # noqa: N815
-    consentOn: dt.date | None = None  # noqa: N815
     measurements: list[WireMeasurement] = Field(default_factory=list, max_length=2)
 
 
@@ -70,16 +75,38 @@ EXAMPLE_TRAJECTORY: dict[str, Any] = {
 }
 
 
+EXAMPLE_KEY: dict[str, Any] = {k: EXAMPLE_TRAJECTORY[k] for k in WireKey.model_fields}
+
+
 class PrepareRequest(BaseModel):
-    """Phase one of a delivery: classify and stage a batch, store nothing visible yet."""
+    """Phase one of a delivery: classify a batch's records against the store, store nothing of them yet.
+
+    Only each record's key travels here; the rows themselves come with the
+    commit, once their audit entries are durable. Nothing of a record is
+    written before that, so a batch that is never committed leaves only its
+    classification behind.
+    """
 
     model_config = ConfigDict(
         extra="forbid", strict=True,
         json_schema_extra={"examples": [{"batchId": "HZN-2026-H1-0001", "providerAgb": "98000001",
-                                         "trajectories": [EXAMPLE_TRAJECTORY]}]},
+                                         "trajectories": [EXAMPLE_KEY]}]},
     )
     batchId: str = Field(min_length=1, max_length=64)  # noqa: N815
     providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
+    trajectories: list[WireKey]
+
+
+class CommitRequest(BaseModel):
+    """Phase two: the minimised rows of a prepared batch, all of them, in the order they were prepared.
+
+    Aggregate checks them against the prepared keys (same record ids and
+    content hashes, same order) and stores those classified as new or as a
+    correction.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True,
+                              json_schema_extra={"examples": [{"trajectories": [EXAMPLE_TRAJECTORY]}]})
     trajectories: list[WireTrajectory]
 
 

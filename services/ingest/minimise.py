@@ -3,10 +3,12 @@
 Ingest keeps nothing it received. Of a record it passes on only
 
 * to pseudonymise: the person identifier (:func:`person_identifier`), and
-* to aggregate: the minimised row (:func:`minimise`), which matches
-  ``services.aggregate.wire.WireTrajectory`` field for field: the postcode cut
-  to PC4, the birth date turned into age at endDate and an age band, the BSN
-  replaced by pseudonyms, and no gender at all.
+* to aggregate: first the key of each minimised row (:func:`classification_key`,
+  ``services.aggregate.wire.WireKey``) to classify it, then, once the audit
+  entries are durable, the minimised row itself (:func:`minimise`), which
+  matches ``WireTrajectory`` field for field: the postcode cut to PC4, the
+  birth date turned into age at endDate and an age band, the BSN replaced by
+  pseudonyms, and no gender at all.
 
 :func:`content_hash` fingerprints the record's *normalised* content, so the
 same trajectory sent twice (keys in another order, ``"1234 ab"`` instead of
@@ -29,6 +31,16 @@ from ttp.periods import age_at, age_band, period_of
 #: BSN and a fallback key can never produce the same pseudonym.
 KIND_BSN: Final = "bsn"
 KIND_FALLBACK: Final = "fallback"
+
+
+#: The fields of a minimised row aggregate classifies a record by: identity and
+#: content hash, and what a consent withdrawal is matched on.
+KEY_FIELDS: Final = ("recordId", "contentHash", "pseudonyms", "trajectoryRef", "legalBasis", "consentOn")
+
+
+def classification_key(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a minimised row that aggregate needs to classify it (``WireKey``)."""
+    return {name: row[name] for name in KEY_FIELDS}
 
 
 def person_identifier(rec: Record) -> tuple[str, str]:

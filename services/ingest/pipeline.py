@@ -1,9 +1,10 @@
-"""One batch through the TTP: validate, pseudonymise, stage, audit, commit, receipt.
+"""One batch through the TTP: validate, pseudonymise, classify, audit, commit, receipt.
 
-The order is what makes a retry safe. Aggregate stages the batch (nothing
-visible), the audit entries become durable, and only then aggregate commits
-and ingest acknowledges. A failure at any step answers 503 and leaves nothing
-acknowledged; the resend finds the staged or committed batch and the audit
+The order is what makes a retry safe. Aggregate classifies the batch's
+records by their keys (nothing of a record is stored), the audit entries
+become durable, and only then aggregate receives and stores the rows and
+ingest acknowledges. A failure at any step answers 503 and leaves nothing
+acknowledged; the resend finds the prepared or committed batch and the audit
 entries by their idempotency keys, so nothing is lost and nothing counts twice.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 from fastapi.concurrency import run_in_threadpool
 
-from services.ingest.minimise import minimise, person_identifier
+from services.ingest.minimise import classification_key, minimise, person_identifier
 from services.ingest.models import Receipt, ReceiptCounts, RecordProblem, batch_status
 from services.ingest.rules import ValidRecord, validate_records
 from services.ingest.upstream import Unavailable, post_json
@@ -135,7 +136,7 @@ async def process_batch(
         ]
         outcome = await post_json(
             up.aggregate, "aggregate", "/trajectories",
-            {"batchId": batch_id, "providerAgb": agb, "trajectories": rows},
+            {"batchId": batch_id, "providerAgb": agb, "trajectories": [classification_key(r) for r in rows]},
         )
     by_id = {v.record.recordId: v for v in valid}
     for refused in outcome.get("refused", []):
@@ -161,7 +162,8 @@ async def process_batch(
         log.warning("audit append failed", extra={"error_type": type(exc).__name__})
         raise Unavailable("audit") from exc
     if valid:
-        await post_json(up.aggregate, "aggregate", f"/trajectory-batches/{agb}/{batch_id}/commit", {})
+        await post_json(up.aggregate, "aggregate", f"/trajectory-batches/{agb}/{batch_id}/commit",
+                        {"trajectories": rows})
 
     metrics.count_records("accepted", counts.accepted)
     metrics.count_records("duplicate", counts.duplicates)

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from services.aggregate.wire import WireTrajectory
-from services.ingest.minimise import content_hash, minimise, normalised, person_identifier
+from services.aggregate.wire import WireKey, WireTrajectory
+from services.ingest.minimise import classification_key, content_hash, minimise, normalised, person_identifier
 from services.ingest.models import RECORD_ADAPTER, Record
 from tests.ingest.records import record
 
@@ -184,3 +184,12 @@ def test_dates_in_the_row_are_iso_strings() -> None:
     row = row_of(record())
     assert dt.date.fromisoformat(row["startDate"]) < dt.date.fromisoformat(row["endDate"])
     assert isinstance(row["consentOn"], str)
+
+
+def test_classification_key_is_exactly_the_aggregate_key_format() -> None:
+    """What ingest sends to classify a record is the ``WireKey`` and nothing more of the record."""
+    row = row_of(record(bsn="123456782", birthDate="2012-05-21", postcode="3511 ab"))
+    key = classification_key(row)
+    assert set(key) == set(WireKey.model_fields)
+    WireKey.model_validate_json(orjson.dumps(key))  # extra fields forbidden
+    assert "123456782" not in orjson.dumps(key).decode()

@@ -1,0 +1,102 @@
+"""Two-phase delivery at the store: classify by keys, then store the audited rows.
+
+What a data officer relies on: nothing of a record is written before its
+audit entry exists, the rows stored are exactly the ones classified, a resend
+never counts twice, and a correction replaces the old row.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import func, inspect, select
+
+from services.aggregate import store
+from services.aggregate.models import Measurement, Trajectory, TrajectoryBatch
+from services.aggregate.wire import EXAMPLE_TRAJECTORY, CommitRequest, PrepareRequest, WireKey
+from tests.aggregate.factory import store_engine
+
+NOW = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
+AGB = "98000001"
+
+
+def _row(i: int, **changes: Any) -> dict[str, Any]:
+    row = copy.deepcopy(EXAMPLE_TRAJECTORY)
+    row.update(recordId=f"R-{i}", contentHash=f"{i:064x}", trajectoryRef=f"TR-{i}",
+               pseudonyms=[{"keyVersion": 1, "value": f"{i + 10**6:064x}"}], **changes)
+    return row
+
+
+def _prepare(engine: Any, batch: str, rows: list[dict[str, Any]]) -> store.BatchOutcome:
+    keys = [{k: r[k] for k in WireKey.model_fields} for r in rows]
+    req = PrepareRequest.model_validate_json(orjson.dumps({"batchId": batch, "providerAgb": AGB, "trajectories": keys}))
+    return store.prepare(engine, req, NOW)
+
+
+def _commit(engine: Any, batch: str, rows: list[dict[str, Any]]) -> store.BatchOutcome:
+    req = CommitRequest.model_validate_json(orjson.dumps({"trajectories": rows}))  # as on the wire
+    return store.commit(engine, AGB, batch, req, NOW)
+
+
+def _count(engine: Any, model: Any) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def test_prepare_stores_nothing_of_a_record_and_commit_stores_the_classified_rows(db_url: str) -> None:
+    engine = store_engine(db_url)
+    rows = [_row(i) for i in range(3)]
+    outcome = _prepare(engine, "b1", rows)
+    assert outcome.accepted == ["R-0", "R-1", "R-2"] and outcome.state == "prepared"
+    assert _count(engine, Trajectory) == 0 and _count(engine, Measurement) == 0
+    batch_columns = {c["name"] for c in inspect(engine).get_columns("trajectory_batches")}
+    assert "payload" not in batch_columns  # a prepared batch holds no rows, not even staged
+
+    committed = _commit(engine, "b1", rows)
+    assert committed.state == "committed" and committed.accepted == outcome.accepted
+    assert _count(engine, Trajectory) == 3 and _count(engine, Measurement) == 3
+    # the same commit again (a retry after a lost answer) counts nothing twice
+    assert _commit(engine, "b1", rows).accepted == outcome.accepted
+    assert _count(engine, Trajectory) == 3
+
+
+def test_commit_refuses_rows_other_than_the_prepared_ones(db_url: str) -> None:
+    engine = store_engine(db_url)
+    rows = [_row(i) for i in range(3)]
+    _prepare(engine, "b1", rows)
+    swapped = [rows[0], rows[1], _row(7)]
+    with pytest.raises(store.BatchConflict, match="not the records this batch was prepared with"):
+        _commit(engine, "b1", swapped)
+    changed = [rows[0], rows[1], {**rows[2], "contentHash": "f" * 64}]
+    with pytest.raises(store.BatchConflict):
+        _commit(engine, "b1", changed)
+    with pytest.raises(store.BatchConflict):
+        _commit(engine, "b1", list(reversed(rows)))
+    assert _count(engine, Trajectory) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(TrajectoryBatch.state)).scalar_one() == "prepared"
+
+
+def test_duplicates_and_corrections_across_batches(db_url: str) -> None:
+    engine = store_engine(db_url)
+    first = [_row(i) for i in range(2)]
+    _prepare(engine, "b1", first)
+    _commit(engine, "b1", first)
+    corrected = {**first[1], "contentHash": "e" * 64, "pc4": "1011"}
+    second = [first[0], corrected, _row(5)]
+    outcome = _prepare(engine, "b2", second)
+    assert (outcome.duplicates, outcome.corrections, outcome.accepted) == (["R-0"], ["R-1"], ["R-5"])
+    _commit(engine, "b2", second)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(select(Trajectory.record_id, Trajectory.pc4)).all())
+    assert stored == {"R-0": "1055", "R-1": "1011", "R-5": "1055"}  # the correction replaced the old row
+
+
+def test_commit_of_a_batch_never_prepared(db_url: str) -> None:
+    engine = store_engine(db_url)
+    with pytest.raises(store.BatchNotFound):
+        _commit(engine, "never", [_row(1)])
