@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import random
+import ssl
 import statistics
 import tempfile
 import time
@@ -21,9 +24,15 @@ from typing import Any
 import httpx
 
 from ttp.bench.ingest import _submit, batches_by_provider, synthetic_records
+from ttp.bench.process_stats import cpu_seconds, machine_busy_seconds
 from ttp.local_cluster import Cluster
 from ttp.pki import SAMPLE_GEMEENTEN, SAMPLE_PROVIDERS
 from ttp.tls import client_context
+
+#: How long a client keeps an idle connection (httpx's default is 5 s). Below the
+#: services' own keep-alive of 30 s, so a client reading every few seconds
+#: reuses its TLS session as a real dashboard would, instead of a handshake per read.
+KEEPALIVE = 25.0
 
 
 @dataclass
@@ -55,72 +64,114 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-async def _read_loop(cluster: Cluster, mine: list[ReadTarget], seconds: float,
-                     samples: dict[str, list[float]], errors: collections.Counter[str],
-                     *, once: bool = False) -> None:
-    """Read ``mine`` round robin for ``seconds`` (or each target exactly once)."""
-    pki = cluster.home / "pki"
-    clients = {
-        (t.slug, t.service): httpx.AsyncClient(base_url=cluster.base_url(t.service),
-                                               verify=client_context(pki, t.slug), timeout=30.0)
-        for t in mine
-    }
-    try:
-        deadline = time.perf_counter() + seconds
+class _Reader:
+    """One reading client: its own mTLS connections, one per party and service it reads as."""
+
+    def __init__(self, cluster: Cluster, contexts: dict[str, ssl.SSLContext], mine: list[ReadTarget]) -> None:
+        self.mine = mine
+        self.clients = {
+            (t.slug, t.service): httpx.AsyncClient(base_url=cluster.base_url(t.service), verify=contexts[t.slug],
+                                                   timeout=30.0, limits=httpx.Limits(keepalive_expiry=KEEPALIVE))
+            for t in mine
+        }
+
+    async def read(self, t: ReadTarget) -> tuple[int, int]:
+        """One read to the last byte of the body: (status, bytes received).
+
+        The body is not decompressed: the load generator stands in for
+        clients on machines of their own, and unpacking megabytes here would
+        take CPU from the two cores the services run on.
+        """
+        async with self.clients[(t.slug, t.service)].stream("GET", t.path, headers={"accept": t.accept}) as r:
+            received = 0
+            async for chunk in r.aiter_raw():
+                received += len(chunk)
+        return r.status_code, received
+
+    async def loop(self, until: float, samples: dict[str, list[float]], errors: collections.Counter[str],
+                   think: float, rng: random.Random) -> None:
+        """Read round robin until ``until``, pausing ``think`` seconds on average (exponential) between reads."""
         i = 0
-        while (i < len(mine)) if once else (time.perf_counter() < deadline):
-            t = mine[i % len(mine)]
+        while time.perf_counter() < until:
+            t = self.mine[i % len(self.mine)]
             i += 1
             started = time.perf_counter()
-            r = await clients[(t.slug, t.service)].get(t.path, headers={"accept": t.accept})
+            status, received = await self.read(t)
             elapsed = time.perf_counter() - started
-            if r.status_code != 200:
-                errors[f"{t.kind}: {r.status_code}"] += 1
-                continue
-            samples[t.kind].append(elapsed)
-    finally:
-        for c in clients.values():
+            if status != 200 or received == 0:
+                errors[f"{t.kind}: {status}"] += 1
+            else:
+                samples[t.kind].append(elapsed)
+            if think > 0:
+                await asyncio.sleep(rng.expovariate(1 / think))
+
+    async def close(self) -> None:
+        for c in self.clients.values():
             await c.aclose()
 
 
-async def _run_reads(cluster: Cluster, period: str, concurrency: int, seconds: float
-                     ) -> tuple[dict[str, list[float]], collections.Counter[str], float]:
+async def _run_reads(cluster: Cluster, period: str, concurrency: int, seconds: float, think: float,
+                     pids: dict[str, int]) -> tuple[dict[str, list[float]], collections.Counter[str], float,
+                                                    dict[str, float]]:
+    """Connect every client and read everything once, then measure ``seconds`` of reads.
+
+    Before the window: the first read after a delivery recomputes the period,
+    and every client opens its connections (a TLS handshake each, as a
+    dashboard does once and then keeps). Neither is a read of published
+    figures, so neither is timed. CPU time is taken over the window only.
+    """
     all_targets = targets(period)
+    pki = cluster.home / "pki"
+    contexts = {slug: client_context(pki, slug) for slug in {t.slug for t in all_targets}}
     samples: dict[str, list[float]] = collections.defaultdict(list)
     errors: collections.Counter[str] = collections.Counter()
-    # warm-up: every read once, so the recompute after the delivery is not measured as a read
-    await _read_loop(cluster, all_targets, 0.0, samples, errors, once=True)
-    if errors:
-        return samples, errors, 0.0
-    samples.clear()
-    errors.clear()
-    started = time.perf_counter()
-    await asyncio.gather(*(
-        _read_loop(cluster, all_targets[i % len(all_targets):] + all_targets[: i % len(all_targets)],
-                   seconds, samples, errors)
-        for i in range(concurrency)
-    ))
-    return samples, errors, time.perf_counter() - started
+    readers = [_Reader(cluster, contexts, all_targets[i % len(all_targets):] + all_targets[: i % len(all_targets)])
+               for i in range(concurrency)]
+    try:
+        for t in all_targets:  # one by one: the recompute after the delivery
+            status, _ = await readers[0].read(t)
+            if status != 200:
+                errors[f"{t.kind}: {status}"] += 1
+        if errors:
+            return samples, errors, 0.0, {}
+        await asyncio.gather(*(reader.read(t) for reader in readers for t in reader.mine))  # connect
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()} | {"machine": machine_busy_seconds()}
+        started = time.perf_counter()
+        await asyncio.gather(*(reader.loop(started + seconds, samples, errors, think, random.Random(i))
+                               for i, reader in enumerate(readers)))
+        wall = time.perf_counter() - started
+        cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+        cpu["machine"] = machine_busy_seconds() - before["machine"]
+        return samples, errors, wall, cpu
+    finally:
+        for reader in readers:
+            await reader.close()
 
 
 def run_reads_bench(records: int, *, concurrency: int, seconds: float, backend: str = "sqlite",
-                    seed: int = 1) -> dict[str, Any]:
+                    seed: int = 1, think: float = 0.0) -> dict[str, Any]:
     """Load ``records`` through ingest, then measure reads; returns the figures per kind."""
     data = synthetic_records(records, seed)
     periods = collections.Counter(r["endDate"][:4] + ("-H1" if int(r["endDate"][5:7]) <= 6 else "-H2")
                                   for r in data)
     period = periods.most_common(1)[0][0]
     with tempfile.TemporaryDirectory(prefix="ttp-bench-reads-") as tmp:
-        cluster = Cluster(Path(tmp) / "cluster", backend=backend, extra_env={"TTP_LOG_LEVEL": "warning"})
+        # No background recompute: it would recompute the delivery's other periods during the
+        # measured window and time that, not reads. The warm-up computes what the reads need.
+        quiet = {"TTP_LOG_LEVEL": "warning", "TTP_RECOMPUTE_INTERVAL": "0"}
+        cluster = Cluster(Path(tmp) / "cluster", backend=backend, extra_env=quiet)
         try:
             cluster.start()
             asyncio.run(_submit(cluster, batches_by_provider(data, 5000), 2))
-            samples, errors, wall = asyncio.run(_run_reads(cluster, period, concurrency, seconds))
+            pids = {"client": os.getpid(), "aggregate": cluster.procs["aggregate"].pid,
+                    "report": cluster.procs["report"].pid, "audit": cluster.procs["audit"].pid}
+            samples, errors, wall, cpu = asyncio.run(_run_reads(cluster, period, concurrency, seconds, think, pids))
         finally:
             cluster.destroy()
     everything = [v for vs in samples.values() for v in vs]
-    result: dict[str, Any] = {"period": period, "concurrency": concurrency, "seconds": wall,
-                              "errors": dict(errors), "kinds": {}}
+    result: dict[str, Any] = {"period": period, "concurrency": concurrency, "seconds": wall, "think": think,
+                              "errors": dict(errors), "kinds": {},
+                              "cpu_ms_per_read": {k: v / max(1, len(everything)) * 1000 for k, v in cpu.items()}}
     for kind, vs in [*sorted(samples.items()), ("all reads", everything)]:
         if not vs:
             continue
