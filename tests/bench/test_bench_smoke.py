@@ -30,13 +30,15 @@ def test_bench_ingest_prints_rates_beside_raw_insert(backend: str) -> None:
     assert "records/s" in text and "raw insert" in text
     assert re.search(r"\b600\b", text), text
     assert "records accepted" not in text, text  # the bench reports any shortfall of accepted records
+    assert "CPU time per record while submitting" in text, text
 
 
 def test_bench_reads_prints_latency_percentiles() -> None:
-    text = run_ttp("bench", "reads", "--records", "400", "--concurrency", "5", "--seconds", "2")
+    text = run_ttp("bench", "reads", "--records", "400", "--concurrency", "5", "--seconds", "2", "--think", "0.2")
     for column in ("p50 ms", "p95 ms", "p99 ms"):
         assert column in text
     assert "gemeente feed json" in text and "provider report json" in text
+    assert "mean pause between reads 0.2 s" in text and "CPU ms per read: client" in text
 
 
 def test_bench_recompute_prints_time_beside_duckdb() -> None:

@@ -90,7 +90,13 @@ class _Reader:
 
     async def loop(self, until: float, samples: dict[str, list[float]], errors: collections.Counter[str],
                    think: float, rng: random.Random) -> None:
-        """Read round robin until ``until``, pausing ``think`` seconds on average (exponential) between reads."""
+        """Read round robin until ``until``, pausing ``think`` seconds on average (exponential) between reads.
+
+        With pauses, a client starts at a random moment within the first mean
+        pause: fifty dashboards do not all ask at the same instant.
+        """
+        if think > 0:
+            await asyncio.sleep(min(rng.uniform(0, think), max(0.0, until - time.perf_counter())))
         i = 0
         while time.perf_counter() < until:
             t = self.mine[i % len(self.mine)]
@@ -102,8 +108,8 @@ class _Reader:
                 errors[f"{t.kind}: {status}"] += 1
             else:
                 samples[t.kind].append(elapsed)
-            if think > 0:
-                await asyncio.sleep(rng.expovariate(1 / think))
+            if think > 0:  # no pause past the window's end: the window's length is the divisor of the rate
+                await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, until - time.perf_counter())))
 
     async def close(self) -> None:
         for c in self.clients.values():
