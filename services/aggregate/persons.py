@@ -35,21 +35,31 @@ def newest(pseudonyms: Sequence[WirePseudonym]) -> WirePseudonym:
 
 
 def existing_persons(conn: Connection, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], int]:
-    """Person id of each (key version, pseudonym) already registered."""
-    values = sorted({p for _, p in pairs})
+    """Person id of each (key version, pseudonym) already registered.
+
+    Asked per key version, so each lookup is a range of the primary key
+    (key_version, pseudonym): a lookup by pseudonym alone cannot use it and
+    scanned the whole register on PostgreSQL, which grew with every delivery.
+    """
+    by_version: dict[int, set[str]] = {}
+    for version, pseudonym in pairs:
+        by_version.setdefault(version, set()).add(pseudonym)
     found: dict[tuple[int, str], int] = {}
     postgres = conn.dialect.name == "postgresql"
-    for start in range(0, len(values), CHUNK):
-        chunk = values[start : start + CHUNK]
-        if postgres:
-            sql = "SELECT key_version, pseudonym, person_id FROM person_pseudonyms WHERE pseudonym = ANY(%s)"
-            params: Any = (chunk,)
-        else:
-            sql = ("SELECT key_version, pseudonym, person_id FROM person_pseudonyms "
-                   f"WHERE pseudonym IN ({', '.join('?' * len(chunk))})")
-            params = tuple(chunk)
-        for version, pseudonym, person_id in conn.exec_driver_sql(sql, params):
-            found[(version, pseudonym)] = person_id
+    for version, wanted in sorted(by_version.items()):
+        values = sorted(wanted)
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            if postgres:
+                sql = ("SELECT pseudonym, person_id FROM person_pseudonyms "
+                       "WHERE key_version = %s AND pseudonym = ANY(%s)")
+                params: Any = (version, chunk)
+            else:
+                sql = ("SELECT pseudonym, person_id FROM person_pseudonyms "
+                       f"WHERE key_version = ? AND pseudonym IN ({', '.join('?' * len(chunk))})")
+                params = (version, *chunk)
+            for pseudonym, person_id in conn.exec_driver_sql(sql, params):
+                found[(version, pseudonym)] = person_id
     return found
 
 
