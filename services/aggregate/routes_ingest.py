@@ -90,7 +90,7 @@ async def commit_trajectories(
             store.commit, request.app.state.engine, providerAgb, batchId, body, dt.datetime.now(dt.UTC)
         )
     except store.BatchNotFound as exc:
-        raise Problem(404, "No batch with this id was staged for this provider.") from exc
+        raise Problem(404, "No batch with this id was prepared for this provider.") from exc
     except store.BatchConflict as exc:
         raise Problem(409, str(exc)) from exc
 

@@ -1,7 +1,7 @@
 """Benchmark: records per second end to end, beside a raw bulk insert of the same rows.
 
 End to end means what a provider sees: mTLS to ingest, validation,
-pseudonymise, staging in aggregate, the audit log append, commit and receipt,
+pseudonymise, classification in aggregate, the audit log append, commit and receipt,
 with several concurrent clients. The raw insert writes the same minimised rows
 straight into an empty store of the same backend with the driver's fastest
 path (``executemany`` on SQLite, ``COPY`` on PostgreSQL), in the same run, so
