@@ -22,8 +22,6 @@ from services.aggregate.bulk_insert import bulk_insert
 from services.aggregate.models import (
     GoalScore,
     Measurement,
-    Person,
-    PersonPseudonym,
     Trajectory,
     TrajectoryBatch,
     Withdrawal,
@@ -45,8 +43,6 @@ CHUNK = 2000
 T = cast(Table, Trajectory.__table__)
 M = cast(Table, Measurement.__table__)
 G = cast(Table, GoalScore.__table__)
-PP = cast(Table, PersonPseudonym.__table__)
-P = cast(Table, Person.__table__)
 B = cast(Table, TrajectoryBatch.__table__)
 W = cast(Table, Withdrawal.__table__)
 
