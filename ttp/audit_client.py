@@ -117,6 +117,7 @@ class BackgroundAppender:
         *,
         max_queue: int = 10_000,
         max_batch: int = 1_000,
+        linger: float = 0.05,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
     ) -> None:
@@ -124,6 +125,7 @@ class BackgroundAppender:
         self._buffer: deque[AuditEvent] = deque()
         self._max_queue = max_queue
         self._max_batch = max_batch
+        self._linger = linger
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         self._task: asyncio.Task[None] | None = None
@@ -155,8 +157,19 @@ class BackgroundAppender:
             self._task = loop.create_task(self._drain())
 
     async def _drain(self) -> None:
+        """Append the buffer in batches, retrying failures; each batch first lingers for more events.
+
+        The linger (50 ms by default) is what makes a batch out of reads that
+        trickle in: without it, at a few dozen reads per second every read
+        became an append of its own, and an append costs the log a
+        transaction, a signed checkpoint and proofs whatever its size
+        (3.3 ms of the audit service's CPU per read, against 0.6 ms when
+        reads came in bursts). A read's entry is at most that much later.
+        """
         delay = self._retry_initial
         while self._buffer:
+            if self._linger > 0 and len(self._buffer) < self._max_batch:
+                await asyncio.sleep(self._linger)
             batch = [self._buffer.popleft() for _ in range(min(self._max_batch, len(self._buffer)))]
             self._in_flight += len(batch)
             try:
