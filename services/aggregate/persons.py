@@ -31,6 +31,8 @@ def person_id_from(pseudonym: str) -> int:
 
 def newest(pseudonyms: Sequence[WirePseudonym]) -> WirePseudonym:
     """The pseudonym under the newest key version: the one a new person's id is derived from."""
+    if len(pseudonyms) == 1:  # the usual case, between key rotations
+        return pseudonyms[0]
     return max(pseudonyms, key=lambda p: p.keyVersion)
 
 
@@ -87,6 +89,15 @@ def _register(conn: Connection, persons: list[int], aliases: list[tuple[int, str
     )
 
 
+def _first(ids: dict[tuple[int, str], int], keys: list[tuple[int, str]]) -> int | None:
+    """The person of the first of ``keys`` in ``ids`` (a plain loop: this runs for every record)."""
+    for key in keys:
+        person = ids.get(key)
+        if person is not None:
+            return person
+    return None
+
+
 def resolve_persons(
     conn: Connection, trajectories: Sequence[WireKey], *, create: bool
 ) -> list[int | None]:
@@ -97,9 +108,9 @@ def resolve_persons(
     new_persons: set[int] = set()
     for t in trajectories:
         keys = [(p.keyVersion, p.value) for p in t.pseudonyms]
-        person = next((known[k] for k in keys if k in known), None)
+        person = _first(known, keys)
         if person is None:
-            person = next((new_aliases[k] for k in keys if k in new_aliases), None)
+            person = _first(new_aliases, keys)
         if person is None and create:
             person = person_id_from(newest(t.pseudonyms).value)
             new_persons.add(person)
