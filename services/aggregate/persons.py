@@ -11,13 +11,15 @@ every record of every delivery.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 
+from services.aggregate.models import PersonPseudonym
 from services.aggregate.wire import WireKey, WirePseudonym
+from ttp.key_lookup import lookup_in
 
-CHUNK = 2000
+PP = cast(Table, PersonPseudonym.__table__)
 
 
 def person_id_from(pseudonym: str) -> int:
@@ -47,21 +49,9 @@ def existing_persons(conn: Connection, pairs: Iterable[tuple[int, str]]) -> dict
     for version, pseudonym in pairs:
         by_version.setdefault(version, set()).add(pseudonym)
     found: dict[tuple[int, str], int] = {}
-    postgres = conn.dialect.name == "postgresql"
-    for version, wanted in sorted(by_version.items()):
-        values = sorted(wanted)
-        for start in range(0, len(values), CHUNK):
-            chunk = values[start : start + CHUNK]
-            if postgres:
-                sql = ("SELECT pseudonym, person_id FROM person_pseudonyms "
-                       "WHERE key_version = %s AND pseudonym = ANY(%s)")
-                params: Any = (version, chunk)
-            else:
-                sql = ("SELECT pseudonym, person_id FROM person_pseudonyms "
-                       f"WHERE key_version = ? AND pseudonym IN ({', '.join('?' * len(chunk))})")
-                params = (version, *chunk)
-            for pseudonym, person_id in conn.exec_driver_sql(sql, params):
-                found[(version, pseudonym)] = person_id
+    for version, wanted in by_version.items():
+        rows = lookup_in(conn, PP, "pseudonym", ("person_id",), list(wanted), equal={"key_version": version})
+        found.update(((version, pseudonym), person_id) for pseudonym, person_id in rows)
     return found
 
 

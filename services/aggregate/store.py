@@ -38,6 +38,7 @@ from services.aggregate.wire import (
     WithdrawalOutcome,
     WithdrawalRequest,
 )
+from ttp.key_lookup import lookup_in
 
 CHUNK = 2000
 T = cast(Table, Trajectory.__table__)
@@ -67,22 +68,9 @@ def payload_hash(trajectories: Sequence[WireKey]) -> str:
 
 
 def _live_hashes(conn: Connection, provider: str, record_ids: list[str]) -> dict[str, str]:
-    """Content hash of each of ``record_ids`` this provider has stored (a range of the primary key).
-
-    Straight to the driver: it runs twice for every record of every delivery.
-    """
-    found: dict[str, str] = {}
-    postgres = conn.dialect.name == "postgresql"
-    for chunk in _chunks(record_ids):
-        if postgres:
-            sql = "SELECT record_id, content_hash FROM trajectories WHERE provider_agb = %s AND record_id = ANY(%s)"
-            params: Any = (provider, list(chunk))
-        else:
-            sql = ("SELECT record_id, content_hash FROM trajectories "
-                   f"WHERE provider_agb = ? AND record_id IN ({', '.join('?' * len(chunk))})")
-            params = (provider, *chunk)
-        found.update({record_id: content_hash for record_id, content_hash in conn.exec_driver_sql(sql, params)})
-    return found
+    """Content hash of each of ``record_ids`` this provider has stored (a range of the primary key)."""
+    rows = lookup_in(conn, T, "record_id", ("content_hash",), record_ids, equal={"provider_agb": provider})
+    return {record_id: content_hash for record_id, content_hash in rows}
 
 
 def _withdrawn(conn: Connection, provider: str, req: PrepareRequest) -> dict[str, RefusedRecord]:

@@ -1,4 +1,4 @@
-"""Driver-level bulk writes and key lookups for the append hot path.
+"""Driver-level bulk writes for the append hot path (key lookups: ``ttp.key_lookup``).
 
 SQLAlchemy's per-row parameter processing costs more than the database
 itself for a 10,000-row batch (about 15 us a row), which would make the log
@@ -45,21 +45,3 @@ def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Se
         return
     marks = ", ".join("?" for _ in columns)
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", list(rows))
-
-
-def lookup_in(
-    conn: Connection, table: Table, key: str, wanted: Sequence[str], values: Sequence[Any], chunk: int = 1000
-) -> list[tuple[Any, ...]]:
-    """Rows ``(key, *wanted)`` of ``table`` whose ``key`` is in ``values``."""
-    if not values:
-        return []
-    cols = ", ".join([key, *wanted])
-    if conn.dialect.name == "postgresql":
-        sql = f"SELECT {cols} FROM {table.name} WHERE {key} = ANY(%s)"
-        return [tuple(r) for r in conn.exec_driver_sql(sql, (list(values),))]
-    out: list[tuple[Any, ...]] = []
-    for i in range(0, len(values), chunk):
-        part = values[i : i + chunk]
-        sql = f"SELECT {cols} FROM {table.name} WHERE {key} IN ({', '.join('?' for _ in part)})"
-        out.extend(tuple(r) for r in conn.exec_driver_sql(sql, tuple(part)))
-    return out

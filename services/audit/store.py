@@ -31,12 +31,13 @@ from typing import Any, cast
 from sqlalchemy import Connection, Engine, Table, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from services.audit.bulk import bind_value, insert_rows, lookup_in, read_value
+from services.audit.bulk import bind_value, insert_rows, read_value
 from services.audit.entries import derived_columns, encode_entry
 from services.audit.models import NODE_STRIDE, Entry, Node, SignedCheckpoint, TreeHead
 from ttp.audit_events import AuditEvent
 from ttp.checkpoint import CheckpointSigner, format_time
 from ttp.db import make_engine
+from ttp.key_lookup import lookup_in
 from ttp.merkle import (
     CompactRange,
     Levels,
@@ -355,7 +356,7 @@ class AuditStore:
     @staticmethod
     def _existing_keys(conn: Connection, keys: list[str]) -> dict[str, tuple[int, bytes, str]]:
         rows = lookup_in(conn, ENTRY, "idempotency_key", ("idx", "leaf_hash", "timestamp"),
-                         list(dict.fromkeys(keys)), LOOKUP_CHUNK)
+                         list(dict.fromkeys(keys)), chunk=LOOKUP_CHUNK)
         return {
             key: (idx, bytes(h), format_time(_utc(read_value(conn, ENTRY.c.timestamp, ts))))
             for key, idx, h, ts in rows
