@@ -31,7 +31,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.aggregate.aggregate_models import AggregatePeriod, OutcomeCell, PeriodDomain, ReleasedCell
-from services.aggregate.bulk_insert import bulk_insert
 from services.aggregate.cells import (
     ALL_VIEWS,
     BANDS,
@@ -47,6 +46,7 @@ from services.aggregate.indicators import LAYOUT_VERSION, Facts, compute_facts
 from services.aggregate.models import parties
 from services.aggregate.rollup import CellCounts, roll_up
 from services.aggregate.tables import build_tables
+from ttp.bulk_write import insert_rows
 
 log = logging.getLogger("ttp.aggregate.recompute")
 
@@ -285,7 +285,7 @@ def store(conn: Connection, computed: Computed, dirty_seq: int, now: dt.datetime
     conn.execute(delete(OC).where(OC.c.period == period))
     conn.execute(delete(PD).where(PD.c.period == period))
     names, rows = _cell_rows(period, computed)
-    bulk_insert(conn, OC, names, rows)
+    insert_rows(conn, OC, names, rows)
     domain_rows = computed.domains.rows(period)
     for start in range(0, len(domain_rows), CHUNK):
         conn.execute(insert(PD), domain_rows[start : start + CHUNK])

@@ -18,7 +18,6 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, tuple_, update
 
-from services.aggregate.bulk_insert import bulk_insert
 from services.aggregate.models import (
     GoalScore,
     Measurement,
@@ -38,6 +37,7 @@ from services.aggregate.wire import (
     WithdrawalOutcome,
     WithdrawalRequest,
 )
+from ttp.bulk_write import insert_rows
 from ttp.key_lookup import lookup_in
 
 CHUNK = 2000
@@ -226,9 +226,9 @@ def commit(engine: Engine, provider: str, batch_id: str, req: CommitRequest, now
                                m.goalOverall, t.period))
                 g_rows.extend((provider, t.recordId, m.informant, i, score, t.period)
                               for i, score in enumerate(m.goals, start=1))
-        bulk_insert(conn, T, TRAJECTORY_COLUMNS, t_rows)
-        bulk_insert(conn, M, MEASUREMENT_COLUMNS, m_rows)
-        bulk_insert(conn, G, GOAL_COLUMNS, g_rows)
+        insert_rows(conn, T, TRAJECTORY_COLUMNS, t_rows)
+        insert_rows(conn, M, MEASUREMENT_COLUMNS, m_rows)
+        insert_rows(conn, G, GOAL_COLUMNS, g_rows)
         if periods:
             mark_dirty(conn, periods)  # stale figures, in the same transaction
         committed = outcome.model_copy(update={"state": "committed"})

@@ -28,13 +28,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, event, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Table, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from services.audit.bulk import bind_value, insert_rows, read_value
 from services.audit.entries import derived_columns, encode_entry
 from services.audit.models import NODE_STRIDE, Entry, Node, SignedCheckpoint, TreeHead
 from ttp.audit_events import AuditEvent
+from ttp.bulk_write import insert_rows
 from ttp.checkpoint import CheckpointSigner, format_time
 from ttp.db import make_engine
 from ttp.key_lookup import lookup_in
@@ -85,6 +85,12 @@ def make_audit_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _read_value(conn: Connection, column: Column[Any], value: Any) -> Any:
+    """A raw driver value of ``column`` as SQLAlchemy would return it (the key lookup reads raw rows)."""
+    processor = column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    return processor(value) if processor else value
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -290,7 +296,6 @@ class AuditStore:
             stamps: list[str] = []
             rows: list[tuple[Any, ...]] = []
             batch_keys: dict[str, int] = {}
-            ts_value = bind_value(conn, ENTRY.c.timestamp, moment)
             for ev in events:
                 key = ev.idempotencyKey
                 if key is not None:
@@ -311,7 +316,7 @@ class AuditStore:
                 body = encode_entry(idx, stamp, ev, recorded_by)
                 h = leaf_hash(body)
                 provider, period = derived_columns(ev)
-                rows.append((idx, ts_value, ev.kind, ev.actorOin, recorded_by, provider, period, key, h, body))
+                rows.append((idx, moment, ev.kind, ev.actorOin, recorded_by, provider, period, key, h, body))
                 indexes.append(idx)
                 hashes.append(h)
                 stamps.append(stamp)
@@ -323,8 +328,8 @@ class AuditStore:
                 new_compact, levels = compact.append([r[8] for r in rows])
                 new_size = new_compact.size
                 note = self.signer.sign(new_size, new_compact.root(), moment)
-                insert_rows(conn, ENTRY, ENTRY_COLUMNS, rows)
-                insert_rows(conn, NODE, ("level", "idx", "hash"), _new_stored_nodes(levels, size))
+                insert_rows(conn, ENTRY, ENTRY_COLUMNS, rows, binary=True)
+                insert_rows(conn, NODE, ("level", "idx", "hash"), _new_stored_nodes(levels, size), binary=True)
                 conn.execute(insert(SignedCheckpoint).values(tree_size=new_size, note=note, signed_at=moment))
                 conn.execute(
                     update(TreeHead).where(TreeHead.id == HEAD_ID).values(
@@ -358,7 +363,7 @@ class AuditStore:
         rows = lookup_in(conn, ENTRY, "idempotency_key", ("idx", "leaf_hash", "timestamp"),
                          list(dict.fromkeys(keys)), chunk=LOOKUP_CHUNK)
         return {
-            key: (idx, bytes(h), format_time(_utc(read_value(conn, ENTRY.c.timestamp, ts))))
+            key: (idx, bytes(h), format_time(_utc(_read_value(conn, ENTRY.c.timestamp, ts))))
             for key, idx, h, ts in rows
         }
 

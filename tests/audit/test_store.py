@@ -10,7 +10,6 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from services.audit import bulk
 from services.audit import store as store_module
 from services.audit.models import NODE_STRIDE, Entry, Node
 from services.audit.store import AuditStore
@@ -157,12 +156,12 @@ def test_a_failed_append_leaves_nothing_behind(store: AuditStore, monkeypatch: p
     """All or nothing: a failure after the entries are written rolls the whole batch back."""
     store.append(events(20, "ok"), INGEST_OIN)
     before = store.head()
-    real = bulk.insert_rows
+    real = store_module.insert_rows
     calls = {"n": 0}
 
-    def failing(conn: Any, table: Any, columns: Any, rows: Any) -> None:
+    def failing(conn: Any, table: Any, columns: Any, rows: Any, **kw: Any) -> None:
         calls["n"] += 1
-        real(conn, table, columns, rows)
+        real(conn, table, columns, rows, **kw)
         if table.name == "audit_nodes":
             raise RuntimeError("disk full")
 
