@@ -136,13 +136,15 @@ def minimise(
     ``pseudonyms`` are the person's pseudonyms under every live key version
     (``{"keyVersion", "value"}``), as pseudonymise returned them; one must be
     under ``key_version``, the current key, or the row could not be linked to
-    rows delivered from now on. ``batch_id`` has no column in the row (the
+    rows delivered from now on. They are passed on as they are (aggregate's
+    strict wire model refuses a key version that is not an integer).
+    ``batch_id`` has no column in the row (the
     batch travels in the surrounding request) and only labels the error. Pass
     ``content_hash_hex`` when it is already computed.
 
     Dates are ISO strings so the row is plain JSON for any encoder.
     """
-    pseudo = [{"keyVersion": int(p["keyVersion"]), "value": str(p["value"])} for p in pseudonyms]
+    pseudo = list(pseudonyms)
     if not any(p["keyVersion"] == key_version for p in pseudo):
         where = f" in batch {batch_id}" if batch_id else ""
         raise ValueError(f"no pseudonym under the current key version {key_version}{where}")
