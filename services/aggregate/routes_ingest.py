@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.aggregate import store
 from services.aggregate.wire import (
@@ -21,6 +21,8 @@ from ttp.identity import require_roles
 from ttp.problems import Problem, pydantic_invalid_params
 from ttp.registry import Party
 
+M = TypeVar("M", bound=BaseModel)
+
 router = APIRouter(prefix="/v1", tags=["delivery"])
 service_only = require_roles("service")
 
@@ -30,6 +32,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Batch id reused with other content, or store changed meanwhile",
           "content": {"application/problem+json": {}}},
 }
+
+
+async def _parse(request: Request, model: type[M], title: str) -> M:
+    """The request body as ``model``, parsed and validated by pydantic-core straight from bytes.
+
+    Done by hand rather than as a FastAPI body parameter, which would build
+    the Python objects first and validate them after: these bodies hold
+    thousands of rows.
+    """
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise Problem(400, title, invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
 
 
 @router.post(
@@ -45,15 +60,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     },
 )
 async def prepare_trajectories(request: Request, _party: Party = Depends(service_only)) -> BatchOutcome:
-    """Classify each record as new, duplicate, correction or refused; nothing of a record is stored yet.
-
-    The body is parsed and validated by pydantic-core straight from bytes.
-    """
-    try:
-        body = PrepareRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise Problem(400, "The trajectory batch is not valid.",
-                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
+    """Classify each record as new, duplicate, correction or refused; nothing of a record is stored yet."""
+    body = await _parse(request, PrepareRequest, "The trajectory batch is not valid.")
     try:
         return await run_in_threadpool(store.prepare, request.app.state.engine, body, dt.datetime.now(dt.UTC))
     except store.BatchConflict as exc:
@@ -80,11 +88,7 @@ async def commit_trajectories(
     Extra fields are refused by the wire model, so a BSN, birth date or full
     postcode sent by mistake is never stored.
     """
-    try:
-        body = CommitRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise Problem(400, "The trajectory rows are not valid.",
-                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
+    body = await _parse(request, CommitRequest, "The trajectory rows are not valid.")
     try:
         return await run_in_threadpool(
             store.commit, request.app.state.engine, providerAgb, batchId, body, dt.datetime.now(dt.UTC)
@@ -108,9 +112,5 @@ async def commit_trajectories(
     },
 )
 async def withdraw_consent(request: Request, _party: Party = Depends(service_only)) -> WithdrawalOutcome:
-    try:
-        body = WithdrawalRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise Problem(400, "The withdrawal is not valid.",
-                      invalid_params=pydantic_invalid_params(list(exc.errors()))) from exc
+    body = await _parse(request, WithdrawalRequest, "The withdrawal is not valid.")
     return await run_in_threadpool(store.withdraw, request.app.state.engine, body)
