@@ -14,12 +14,12 @@ transparency-log tooling and witnesses can read and cosign our checkpoints:
 
 Example::
 
-    outcome-ttp.example.nl/audit
+    outcome-ttp.example.nl/audit/v2
     1024
     3q2+7w...=
     time 2026-07-01T10:00:00.000000Z
 
-    — outcome-ttp.example.nl/audit Ab3dEf...
+    — outcome-ttp.example.nl/audit/v2 Ab3dEf...
 
 The verifier key in signed-note form (``<name>+<hex key id>+<base64(0x01 ||
 public key)>``) is what an auditor or witness configures to trust this log.
@@ -39,7 +39,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 #: The log's origin line and key name. Unique per log instance, per tlog-checkpoint.
-DEFAULT_ORIGIN = "outcome-ttp.example.nl/audit"
+#: ``/v2``: the log whose record entries carry only keyed content hashes. Logs of the
+#: earlier origin (``outcome-ttp.example.nl/audit``) held unkeyed SHA-256 digests of
+#: whole records and are not continued (``services/audit/README.md``, "Log origins").
+DEFAULT_ORIGIN = "outcome-ttp.example.nl/audit/v2"
 ED25519_ALGORITHM = 0x01
 SIGNATURE_PREFIX = "\u2014 "
 TIME_EXTENSION = "time "

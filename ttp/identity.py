@@ -20,6 +20,7 @@ from fastapi import Request
 from ttp.audit_events import AuditEvent
 from ttp.problems import Problem
 from ttp.registry import Party, Registry
+from ttp.request_scope import loggable_request, route_template
 
 log = logging.getLogger("ttp.identity")
 
@@ -53,7 +54,12 @@ def client_certificate_pem(request: Request) -> str | None:
 
 
 def refuse(request: Request, oin: str, detail: str) -> Problem:
-    """Log a refusal to the audit log (without waiting) and build the 403 to raise."""
+    """Log a refusal to the audit log (without waiting) and build the 403 to raise.
+
+    The entry names the route template and screened parameters
+    (:mod:`ttp.request_scope`), never the raw path: the log is append-only,
+    and a path is whatever the caller typed, of any length.
+    """
     sink = getattr(request.app.state, "audit_sink", None)
     if sink is not None:
         sink.append_soon(
@@ -64,13 +70,13 @@ def refuse(request: Request, oin: str, detail: str) -> Problem:
                     subject={
                         "service": request.app.state.service_name,
                         "method": request.method,
-                        "path": request.url.path,
+                        **loggable_request(request),
                         "reason": detail,
                     },
                 )
             ]
         )
-    log.warning("refused", extra={"oin": oin, "path": request.url.path, "reason": detail})
+    log.warning("refused", extra={"oin": oin, "route": route_template(request.scope), "reason": detail})
     return Problem(403, detail)
 
 

@@ -21,6 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
+from ttp.request_scope import route_template
+
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("ttp.problems")
 
@@ -173,7 +175,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # A failing or full database is an outage, not a bug in the request: ask for a resend.
-        log.error("database error", extra={"error_type": type(exc.orig).__name__, "path": request.url.path})
+        log.error("database error", extra={"error_type": type(exc.orig).__name__,
+                                           "route": route_template(request.scope)})
         return problem_response(
             Problem(503, "The service's database is unavailable; nothing was stored. Try again later.",
                     headers={"Retry-After": "5"}),
@@ -182,7 +185,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error", extra={"error_type": type(exc).__name__, "path": request.url.path})
+        log.error("unhandled error", extra={"error_type": type(exc).__name__, "route": route_template(request.scope)})
         return problem_response(
             Problem(500, "The service failed to handle this request; it has been logged."),
             request.url.path,

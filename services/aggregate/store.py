@@ -61,16 +61,46 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield items[i : i + size]
 
 
-def payload_hash(trajectories: Sequence[WireKey]) -> str:
-    """Identity of a batch's content: its records' ids and content hashes, in order."""
-    text = "".join(f"{t.recordId}\x00{t.contentHash}\x01" for t in trajectories)
-    return hashlib.sha256(text.encode()).hexdigest()
+def content_hash_under(t: WireKey, version: int) -> str | None:
+    """The record's keyed content hash under key ``version``, or None if it was not sent under it."""
+    for digest in t.contentHashes:
+        if digest.keyVersion == version:
+            return digest.value
+    return None
 
 
-def _live_hashes(conn: Connection, provider: str, record_ids: list[str]) -> dict[str, str]:
-    """Content hash of each of ``record_ids`` this provider has stored (a range of the primary key)."""
-    rows = lookup_in(conn, T, "record_id", ("content_hash",), record_ids, equal={"provider_agb": provider})
-    return {record_id: content_hash for record_id, content_hash in rows}
+def payload_hash(trajectories: Sequence[WireKey], version: int | None = None) -> str:
+    """Identity of a batch's content: its records' ids and keyed content hashes under ``version``, in order.
+
+    ``version`` defaults to the newest key version of the records' hashes. An
+    empty string when some record has no hash under ``version``.
+    """
+    parts: list[str] = []
+    for t in trajectories:
+        digest = content_hash_under(t, version if version is not None else newest(t.contentHashes).keyVersion)
+        if digest is None:
+            return ""
+        parts.append(f"{t.recordId}\x00{digest}\x01")
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
+
+
+def same_payload(stored: str, trajectories: Sequence[WireKey]) -> bool:
+    """Are these the records a batch was stored with, under any key version they were hashed with?
+
+    A batch resent after a key rotation carries its hashes under the new and
+    the old versions; it is the same batch if they match under any of them.
+    """
+    if not trajectories:
+        return payload_hash(trajectories) == stored
+    versions = {d.keyVersion for d in trajectories[0].contentHashes}
+    return any(payload_hash(trajectories, v) == stored for v in versions)
+
+
+def _live_hashes(conn: Connection, provider: str, record_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """(content hash, key version) of each of ``record_ids`` this provider has stored (a primary-key range)."""
+    rows = lookup_in(conn, T, "record_id", ("content_hash", "key_version"), record_ids,
+                     equal={"provider_agb": provider})
+    return {record_id: (content_hash, key_version) for record_id, content_hash, key_version in rows}
 
 
 def _withdrawn(conn: Connection, provider: str, req: PrepareRequest) -> dict[str, RefusedRecord]:
@@ -115,7 +145,7 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutco
             )
         ).first()
         if row is not None and row.state == "committed":
-            if row.payload_hash != digest:
+            if not same_payload(row.payload_hash, req.trajectories):
                 raise BatchConflict("This batchId was delivered before with different records.")
             return BatchOutcome.model_validate(row.outcome)
         live = _live_hashes(conn, req.providerAgb, [t.recordId for t in req.trajectories])
@@ -129,7 +159,9 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutco
             old = live.get(t.recordId)
             if old is None:
                 accepted.append(t.recordId)
-            elif old == t.contentHash:
+            elif content_hash_under(t, old[1]) == old[0]:
+                # Compared under the key version the row was stored with; a row whose version
+                # is retired (no hash under it) counts as a correction: replaced, and logged.
                 duplicates.append(t.recordId)
             else:
                 corrections.append(t.recordId)
@@ -166,8 +198,11 @@ GOAL_COLUMNS = ("provider_agb", "record_id", "informant", "goal_index", "score",
 def _row(t: WireTrajectory, provider: str, person: int, batch_id: str, now: dt.datetime) -> tuple[Any, ...]:
     """The ``trajectories`` row of ``t``, in ``TRAJECTORY_COLUMNS`` order."""
     key_version = newest(t.pseudonyms).keyVersion
+    content_hash = content_hash_under(t, key_version)
+    if content_hash is None:
+        raise ValueError(f"record {t.recordId} has no content hash under key version {key_version}")
     return (
-        provider, t.recordId, t.contentHash, person, key_version, t.bsnKnown, t.trajectoryRef, t.pc4, t.gemeente,
+        provider, t.recordId, content_hash, person, key_version, t.bsnKnown, t.trajectoryRef, t.pc4, t.gemeente,
         t.ageAtEnd, t.ageBand, t.sector, t.freelyAccessible, t.hulpvorm, t.referrer, t.startedInCrisis,
         t.startDate, t.endDate, t.period, t.terminationReason, t.legalBasis, t.consentBy, batch_id, now,
     )
@@ -191,7 +226,7 @@ def commit(engine: Engine, provider: str, batch_id: str, req: CommitRequest, now
         outcome = BatchOutcome.model_validate(row.outcome)
         if row.state == "committed":
             return outcome
-        if payload_hash(req.trajectories) != row.payload_hash:
+        if not same_payload(row.payload_hash, req.trajectories):
             raise BatchConflict("The rows sent to commit are not the records this batch was prepared with.")
         if conn.dialect.name == "postgresql":
             # Serialise commits of one provider so a concurrent batch cannot slip between check and write.

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class WirePseudonym(BaseModel):
+    """A keyed value (hex HMAC-SHA256) and the key version it is under: a pseudonym or a content hash."""
+
     model_config = ConfigDict(extra="forbid", strict=True)
     keyVersion: int = Field(ge=1)  # noqa: N815
     value: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -30,11 +32,17 @@ class WireMeasurement(BaseModel):
 
 
 class WireKey(BaseModel):
-    """What classifying a record needs: its identity and content hash, and what a withdrawal is matched on."""
+    """What classifying a record needs: its identity and content hashes, and what a withdrawal is matched on.
+
+    ``contentHashes`` are the record's content digests keyed by pseudonymise
+    under every live key version, like ``pseudonyms``: the store keeps the
+    one under the row's key version, and a record resent after a rotation is
+    compared under the version it was stored with.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
     recordId: str = Field(min_length=1, max_length=64)  # noqa: N815
-    contentHash: str = Field(pattern=r"^[0-9a-f]{64}$")  # noqa: N815
+    contentHashes: list[WirePseudonym] = Field(min_length=1)  # noqa: N815
     pseudonyms: list[WirePseudonym] = Field(min_length=1)
     trajectoryRef: str = Field(min_length=1, max_length=64)  # noqa: N815
     legalBasis: Literal["wettelijke-verplichting", "toestemming"]  # noqa: N815
@@ -65,7 +73,8 @@ class WireTrajectory(WireKey):
 _PSEUDONYM: dict[str, Any] = {"keyVersion": 1, "value": "3f" * 32}
 
 EXAMPLE_TRAJECTORY: dict[str, Any] = {
-    "recordId": "HZN-2026-000123", "contentHash": "9c" * 32, "pseudonyms": [_PSEUDONYM], "bsnKnown": True,
+    "recordId": "HZN-2026-000123", "contentHashes": [{"keyVersion": 1, "value": "9c" * 32}],
+    "pseudonyms": [_PSEUDONYM], "bsnKnown": True,
     "trajectoryRef": "TR-88812", "pc4": "1055", "gemeente": "GM0363", "ageAtEnd": 14, "ageBand": "12-15",
     "sector": "jeugdhulp", "freelyAccessible": False, "hulpvorm": "02", "referrer": "01",
     "startedInCrisis": False, "startDate": "2025-09-01", "endDate": "2026-03-20", "period": "2026-H1",
@@ -101,7 +110,7 @@ class CommitRequest(BaseModel):
     """Phase two: the minimised rows of a prepared batch, all of them, in the order they were prepared.
 
     Aggregate checks them against the prepared keys (same record ids and
-    content hashes, same order) and stores those classified as new or as a
+    keyed content hashes, same order) and stores those classified as new or as a
     correction.
     """
 

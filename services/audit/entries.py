@@ -28,6 +28,9 @@ OIN_RE = re.compile(r"^[0-9]{20}$")
 AGB_RE = re.compile(r"^[0-9]{8}$")
 PERIOD_RE = re.compile(r"^[0-9]{4}-H[12]$")
 MAX_KEY_LENGTH = 200
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+#: Kinds whose subject fingerprints a record: its ``contentHash`` must say which key it is under.
+KEYED_CONTENT_KINDS = frozenset({"record-accepted", "record-corrected"})
 
 
 def check_events(events: list[AuditEvent]) -> list[InvalidParam]:
@@ -52,10 +55,32 @@ def check_events(events: list[AuditEvent]) -> list[InvalidParam]:
         if period is not None and not (isinstance(period, str) and PERIOD_RE.match(period)):
             problems.append(InvalidParam(name=f"{base}/subject/period", code="invalid-period",
                                          reason="subject.period looks like 2026-H1."))
+        if event.kind in KEYED_CONTENT_KINDS:
+            problems.extend(_content_hash_problems(event.subject, f"{base}/subject"))
         for pointer in personal_data_paths(event.subject, f"{base}/subject"):
             problems.append(InvalidParam(
                 name=pointer, code="personal-data",
                 reason="The audit log never holds a BSN, birth date, postcode or pseudonym."))
+    return problems
+
+
+def _content_hash_problems(subject: dict[str, Any], base: str) -> list[InvalidParam]:
+    """A record entry's content hash must be a keyed digest, with the key version it is under.
+
+    The log cannot tell a keyed digest from an unkeyed one by looking; what it
+    can insist on is the form the keyed one has (``contentHash`` hex HMAC,
+    ``contentKeyVersion`` the key it is under), so an appender still sending
+    the old unkeyed form is refused instead of written down for good.
+    """
+    problems: list[InvalidParam] = []
+    digest = subject.get("contentHash")
+    if not (isinstance(digest, str) and HEX64_RE.match(digest)):
+        problems.append(InvalidParam(name=f"{base}/contentHash", code="invalid-content-hash",
+                                     reason="contentHash is a keyed digest: 64 lower-case hex digits."))
+    version = subject.get("contentKeyVersion")
+    if not (type(version) is int and version >= 1):
+        problems.append(InvalidParam(name=f"{base}/contentKeyVersion", code="missing-key-version",
+                                     reason="A record entry names the key version its contentHash is under."))
     return problems
 
 

@@ -43,8 +43,8 @@ APPEND_EXAMPLE = {
             "kind": "record-accepted",
             "actorOin": "00000099100000000001",
             "subject": {"provider": "98000001", "recordId": "R-2026-0001", "contentHash": _HASH,
-                        "batchId": "2026-H1-01", "period": "2026-H1", "legalBasis": "toestemming",
-                        "consentBy": "ouder", "consentOn": "2026-01-15"},
+                        "contentKeyVersion": 1, "batchId": "2026-H1-01", "period": "2026-H1",
+                        "legalBasis": "toestemming", "consentBy": "ouder", "consentOn": "2026-01-15"},
             "idempotencyKey": f"record-accepted:98000001:R-2026-0001:{_HASH}",
         }
     ]

@@ -35,7 +35,7 @@ from services.audit.entries import derived_columns, encode_entry
 from services.audit.models import NODE_STRIDE, Entry, Node, SignedCheckpoint, TreeHead
 from ttp.audit_events import AuditEvent
 from ttp.bulk_write import insert_rows
-from ttp.checkpoint import CheckpointSigner, format_time
+from ttp.checkpoint import CheckpointSigner, format_time, parse_checkpoint
 from ttp.db import make_engine
 from ttp.key_lookup import lookup_in
 from ttp.merkle import (
@@ -222,6 +222,28 @@ class NodeReader:
         return run
 
 
+class ForeignLog(RuntimeError):
+    """The database holds a log of another origin, which this version must not continue.
+
+    In practice a log written before content hashes were keyed
+    (``outcome-ttp.example.nl/audit``): its record entries hold unkeyed
+    SHA-256 digests of whole records, which give a client's identifiers back
+    by brute force, and an append-only log cannot have them removed. It stays
+    readable (``ttp audit export``, ``ttp audit verify``) for the auditor who
+    must close it; new entries go to a new log in an empty database.
+    """
+
+    def __init__(self, found: str, expected: str) -> None:
+        super().__init__(
+            f"The audit database holds the log {found!r}, not {expected!r}: it was written by an earlier "
+            "version (whose record entries carry unkeyed content hashes) and is not continued. Export it "
+            "with 'ttp audit export' for the auditor, move the database aside for its retention, and start "
+            "the audit service on an empty database to begin the new log."
+        )
+        self.found = found
+        self.expected = expected
+
+
 class AuditStore:
     """The log's database, with the signer that commits to each new head."""
 
@@ -264,6 +286,9 @@ class AuditStore:
         head = self.head()
         if head.compact.root() != head.root_hash:
             raise RuntimeError("the stored compact range does not match the stored root: log damaged")
+        origin = parse_checkpoint(head.checkpoint)[0].origin
+        if origin != self.signer.origin:
+            raise ForeignLog(origin, self.signer.origin)
         return head
 
     def head(self, conn: Connection | None = None) -> Head:

@@ -10,15 +10,19 @@ Ingest keeps nothing it received. Of a record it passes on only
   birth date turned into age at endDate and an age band, the BSN replaced by
   pseudonyms, and no gender at all.
 
-:func:`content_hash` fingerprints the record's *normalised* content, so the
-same trajectory sent twice (keys in another order, ``"1234 ab"`` instead of
-``"1234AB"``, an answer as ``null`` or left out) is recognised as a duplicate,
-and any real change as a correction.
+:func:`canonical_content` is the record's *normalised* content as canonical
+JSON, so the same trajectory sent twice (keys in another order, ``"1234 ab"``
+instead of ``"1234AB"``, an answer as ``null`` or left out) has the same
+form, and any real change another. Ingest never hashes it itself: it goes to
+pseudonymise with the person identifier, which answers a digest keyed with
+the HMAC key (``contentHashes``, one per key version). An unkeyed hash of a
+record that holds the BSN, birth date and postcode, stored beside everything
+else of it, gives those back by brute force; the keyed one cannot be
+recomputed by anyone who stores it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -34,8 +38,8 @@ KIND_FALLBACK: Final = "fallback"
 
 
 #: The fields of a minimised row aggregate classifies a record by: identity and
-#: content hash, and what a consent withdrawal is matched on.
-KEY_FIELDS: Final = ("recordId", "contentHash", "pseudonyms", "trajectoryRef", "legalBasis", "consentOn")
+#: keyed content hashes, and what a consent withdrawal is matched on.
+KEY_FIELDS: Final = ("recordId", "contentHashes", "pseudonyms", "trajectoryRef", "legalBasis", "consentOn")
 
 
 def classification_key(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,16 +115,17 @@ def normalised(rec: Record) -> dict[str, Any]:
     return out
 
 
-def content_hash(record: Record | Mapping[str, Any]) -> str:
-    """SHA-256 (hex) of the canonical JSON of the record's normalised form.
+def canonical_content(record: Record | Mapping[str, Any]) -> str:
+    """The canonical JSON of the record's normalised form: what its keyed content digest is over.
 
-    Canonical: keys sorted, no whitespace (orjson ``OPT_SORT_KEYS``), so the hash
-    can be recomputed by anyone from :func:`normalised`. A raw mapping is
-    validated first (``pydantic.ValidationError`` if it does not fit the
-    contract); pass the validated :class:`Record` when you have it.
+    Canonical: keys sorted, no whitespace (orjson ``OPT_SORT_KEYS``). It holds
+    the BSN, birth date and postcode, so it only ever goes to pseudonymise
+    (in memory, over mTLS) and is never stored, logged or hashed unkeyed. A
+    raw mapping is validated first (``pydantic.ValidationError`` if it does
+    not fit the contract); pass the validated :class:`Record` when you have it.
     """
     rec = record if isinstance(record, Record) else RECORD_ADAPTER.validate_python(record)
-    return hashlib.sha256(orjson.dumps(normalised(rec), option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return orjson.dumps(normalised(rec), option=orjson.OPT_SORT_KEYS).decode()
 
 
 def minimise(
@@ -129,7 +134,7 @@ def minimise(
     key_version: int,
     batch_id: str | None = None,
     *,
-    content_hash_hex: str | None = None,
+    content_hashes: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
     """The wire row aggregate stores for one valid record (``WireTrajectory``).
 
@@ -138,16 +143,19 @@ def minimise(
     under ``key_version``, the current key, or the row could not be linked to
     rows delivered from now on. They are passed on as they are (aggregate's
     strict wire model refuses a key version that is not an integer).
-    ``batch_id`` has no column in the row (the
-    batch travels in the surrounding request) and only labels the error. Pass
-    ``content_hash_hex`` when it is already computed.
+    ``content_hashes`` are the keyed digests of the record's
+    :func:`canonical_content` under the same versions, in the same form.
+    ``batch_id`` has no column in the row (the batch travels in the
+    surrounding request) and only labels the error.
 
     Dates are ISO strings so the row is plain JSON for any encoder.
     """
     pseudo = list(pseudonyms)
-    if not any(p["keyVersion"] == key_version for p in pseudo):
-        where = f" in batch {batch_id}" if batch_id else ""
-        raise ValueError(f"no pseudonym under the current key version {key_version}{where}")
+    digests = list(content_hashes)
+    for name, values in (("pseudonym", pseudo), ("content hash", digests)):
+        if not any(p["keyVersion"] == key_version for p in values):
+            where = f" in batch {batch_id}" if batch_id else ""
+            raise ValueError(f"no {name} under the current key version {key_version}{where}")
     age = age_at(rec.birthDate, rec.endDate)
     consent = rec.consent
     measurements: list[dict[str, Any]] = []
@@ -165,7 +173,7 @@ def minimise(
         )
     return {
         "recordId": rec.recordId,
-        "contentHash": content_hash_hex or content_hash(rec),
+        "contentHashes": digests,
         "pseudonyms": pseudo,
         "bsnKnown": rec.bsn != BSN_UNKNOWN,
         "trajectoryRef": rec.trajectoryId,

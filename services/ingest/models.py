@@ -48,6 +48,13 @@ MAX_BATCH_RECORDS: Final = 10_000
 #: Identifier characters for recordId and batchId: safe in URLs, logs and file names.
 ID_PATTERN: Final = r"^[A-Za-z0-9._:-]{1,64}$"
 
+#: Said of every identifier field in the contract (``services.ingest.identifier_screen`` enforces it).
+NO_PERSONAL_DATA: Final = (
+    " Must not carry personal data: it is stored and logged, so a value that is, or contains as a "
+    "separate run of digits, a 9-digit number passing the 11-proef (a BSN), or that contains the "
+    "client's birth date (YYYY-MM-DD or YYYYMMDD), is refused. Other dates are allowed."
+)
+
 #: A Dutch postcode after normalisation: 4 digits not starting with 0, then 2 letters.
 #: PostNL never issues the letter pairs SA, SD and SS, so they are refused too.
 POSTCODE_PATTERN: Final = r"^[1-9][0-9]{3}(?:[A-RT-Z][A-Z]|S[BCE-RT-Z])$"
@@ -220,7 +227,8 @@ class Record:
     """One ended trajectory (hulptraject) of one client, as the provider's system exports it."""
 
     recordId: Annotated[
-        Identifier, Field(description="Provider's own unique id of this record (idempotency key)")
+        Identifier,
+        Field(description="Provider's own unique id of this record (idempotency key)." + NO_PERSONAL_DATA),
     ]
     providerAgb: Annotated[
         str, Field(pattern=r"^[0-9]{8}$", description="AGB code of the provider the record is for")
@@ -247,7 +255,7 @@ class Record:
             min_length=1,
             max_length=64,
             pattern=r"^[^\x00-\x1f\x7f]+$",
-            description="Provider's id of the trajectory",
+            description="Provider's id of the trajectory." + NO_PERSONAL_DATA,
         ),
     ]
     startDate: IsoDate
@@ -305,7 +313,11 @@ class BatchEnvelope(BaseModel):
         },
     )
 
-    batchId: Identifier = Field(description="Provider's id of this batch; resending it is safe")
+    batchId: Identifier = Field(
+        description="Provider's id of this batch; resending it is safe. Must not carry personal data: it is "
+        "stored and logged, so a batchId that is, or contains as a separate run of digits, a 9-digit number "
+        "passing the 11-proef (a BSN) gets 400 for the whole batch."
+    )
     records: list[RawRecord] = Field(min_length=1, max_length=MAX_BATCH_RECORDS)
 
 

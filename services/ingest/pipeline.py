@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from fastapi.concurrency import run_in_threadpool
 
-from services.ingest.minimise import classification_key, minimise, person_identifier
+from services.ingest.minimise import canonical_content, classification_key, minimise, person_identifier
 from services.ingest.models import Receipt, ReceiptCounts, RecordProblem, batch_status
 from services.ingest.rules import ValidRecord, validate_records
 from services.ingest.upstream import Unavailable, post_json
@@ -50,6 +50,12 @@ def _audit_events(
 
     Idempotency keys tie an entry to (provider, recordId, content): the same
     content resent never adds an entry, a correction always does.
+
+    ``contentHash`` is the record's digest keyed under ``contentKeyVersion``
+    (the current key; pseudonymise computed it): an auditor can tell two
+    deliveries of a record apart, and the TTP can recompute it from a
+    disputed record, but nobody who reads the log can recompute it from
+    guessed personal data.
     """
     by_id = {v.record.recordId: (v, row) for v, row in zip(valid, rows, strict=True)}
     events: list[dict[str, Any]] = []
@@ -58,12 +64,14 @@ def _audit_events(
         for rid in ids:
             v, row = by_id[rid]
             rec = v.record
-            content_hash = row["contentHash"]
+            current = row["contentHashes"][0]
+            content_hash = current["value"]
             events.append(
                 dict(
                     kind=kind, actorOin=party.oin,
                     subject={
                         "provider": agb, "recordId": rid, "contentHash": content_hash,
+                        "contentKeyVersion": current["keyVersion"],
                         "batchId": batch_id, "period": row["period"], "legalBasis": rec.legalBasis,
                         "consentBy": rec.consent.givenBy if rec.consent else None,
                         "consentOn": rec.consent.givenOn.isoformat() if rec.consent else None,
@@ -91,13 +99,14 @@ def batch_summary(
 ) -> dict[str, Any]:
     """The batch's own log entry, last of its append: the one the receipt proves.
 
-    Its ``recordsDigest`` (SHA-256 over the batch's recordId and content hash
-    pairs, in batch order) lets the provider show which content the proven
-    entry stands for; the record entries before it carry the detail.
+    Its ``recordsDigest`` (SHA-256 over the batch's recordId and *keyed*
+    content hash pairs, in batch order) lets the provider show which content
+    the proven entry stands for; the record entries before it carry the
+    detail. Hashing keyed values adds nothing anyone could reverse.
     """
     h = hashlib.sha256()
     for row in rows:
-        h.update(f"{row['recordId']}\x00{row['contentHash']}\n".encode())
+        h.update(f"{row['recordId']}\x00{row['contentHashes'][0]['value']}\n".encode())
     digest = h.hexdigest()
     agb = party.agb or ""
     return dict(
@@ -106,6 +115,19 @@ def batch_summary(
                  "recordsDigest": digest},
         idempotencyKey=f"batch-received:{agb}:{batch_id}:{digest}",
     )
+
+
+def _identifiers(valid: list[ValidRecord]) -> list[dict[str, str]]:
+    """What pseudonymise keys for each record: the person identifier and the record's canonical form.
+
+    In a worker thread, like :func:`_minimise_batch`: serialising thousands of
+    records is a few tens of milliseconds.
+    """
+    out = []
+    for v in valid:
+        kind, value = person_identifier(v.record)
+        out.append({"kind": kind, "value": value, "content": canonical_content(v.record)})
+    return out
 
 
 def _minimise_batch(
@@ -120,9 +142,10 @@ def _minimise_batch(
     """
     versions: list[int] = answer["keyVersions"]
     rows = []
-    for v, values in zip(valid, answer["pseudonyms"], strict=True):
+    for v, values, digests in zip(valid, answer["pseudonyms"], answer["contentDigests"], strict=True):
         pseudonyms = [{"keyVersion": ver, "value": val} for ver, val in zip(versions, values, strict=True)]
-        rows.append(minimise(v.record, pseudonyms, versions[0], batch_id))
+        hashes = [{"keyVersion": ver, "value": val} for ver, val in zip(versions, digests, strict=True)]
+        rows.append(minimise(v.record, pseudonyms, versions[0], batch_id, content_hashes=hashes))
     return rows, [classification_key(r) for r in rows]
 
 
@@ -147,11 +170,8 @@ async def process_batch(
     outcome: dict[str, Any] = {"accepted": [], "duplicates": [], "corrections": [], "refused": []}
     rows: list[dict[str, Any]] = []
     if valid:
-        identifiers = [person_identifier(v.record) for v in valid]
-        answer = await post_json(
-            up.pseudonymise, "pseudonymise", "/pseudonyms",
-            {"identifiers": [{"kind": k, "value": val} for k, val in identifiers]},
-        )
+        identifiers = await run_in_threadpool(_identifiers, valid)
+        answer = await post_json(up.pseudonymise, "pseudonymise", "/pseudonyms", {"identifiers": identifiers})
         rows, keys = await run_in_threadpool(_minimise_batch, valid, answer, batch_id)
         outcome = await post_json(
             up.aggregate, "aggregate", "/trajectories",

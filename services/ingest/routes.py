@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
+from services.ingest.identifier_screen import refuse_personal_identifier
 from services.ingest.models import BatchEnvelope, Receipt
 from services.ingest.pipeline import Upstreams, process_batch
 from services.ingest.receipts import load_receipt, save_receipt
@@ -93,6 +94,7 @@ async def post_batch(request: Request, party: Party = Depends(provider_only)) ->
                 400, "The batch envelope is not valid; no record was processed.",
                 invalid_params=pydantic_invalid_params(list(exc.errors())),
             ) from exc
+        refuse_personal_identifier("batchId", envelope.batchId)
         up: Upstreams = request.app.state.upstreams
         receipt = await process_batch(up, party, envelope.batchId, envelope.records, dt.date.today())
         await run_in_threadpool(
@@ -137,6 +139,7 @@ async def post_withdrawal(request: Request, party: Party = Depends(provider_only
         raise Problem(
             400, "The withdrawal is not valid.", invalid_params=pydantic_invalid_params(list(exc.errors()))
         ) from exc
+    refuse_personal_identifier("trajectoryId", req.trajectoryId, req.birthDate)
     up: Upstreams = request.app.state.upstreams
     kind, value = req.identifier()
     answer = await post_json(up.pseudonymise, "pseudonymise", "/pseudonyms",

@@ -48,6 +48,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
+from services.ingest.identifier_screen import SCREEN_CODES, record_identifier_problems, repeatable_record_id
 from services.ingest.models import BSN_UNKNOWN, ID_PATTERN, RECORD_ADAPTER, Record, RecordProblem
 from ttp.bsn import elfproef
 from ttp.periods import MAX_AGE, age_at
@@ -124,6 +125,8 @@ PROBLEM_CODES: Final[dict[str, str]] = {
     "consent-unexpected": "consent is given only with legalBasis toestemming; under "
     "wettelijke-verplichting leave it out so the legal basis is unambiguous.",
     "duplicate-record-id": "An earlier record in this batch has the same recordId.",
+    # Identifier fields carrying personal data (services.ingest.identifier_screen).
+    **SCREEN_CODES,
 }
 
 #: Codes a receipt can carry (reason variants share one code).
@@ -370,7 +373,7 @@ def validate_records(
     seen_ids: set[str] = set()
     for i, raw in enumerate(raw_records):
         base = f"/records/{i}"
-        rid = readable_record_id(raw)
+        rid = repeatable_record_id(readable_record_id(raw), raw)
         rec: Record | None
         try:
             rec = _validate(raw)
@@ -379,6 +382,7 @@ def validate_records(
             problems = _form_problems(err, base)
         else:
             problems, age = _domain_problems(rec, base, provider_agb, today)
+            problems += record_identifier_problems(rec, base)
         if rid is not None:
             if rid in seen_ids:
                 problems.append(_problem(base + "/recordId", "duplicate-record-id"))

@@ -36,7 +36,11 @@ class ConsentWithdrawal(BaseModel):
     gender: Literal["V", "M", "O"] | None = None
     birthDate: dt.date | None = None  # noqa: N815
     postcode: str | None = Field(default=None, pattern=r"^[1-9][0-9]{3} ?[A-Za-z]{2}$")
-    trajectoryId: str | None = Field(default=None, min_length=1, max_length=64)  # noqa: N815
+    trajectoryId: str | None = Field(  # noqa: N815
+        default=None, min_length=1, max_length=64,
+        description="Only this trajectory. Must not carry personal data (a BSN-shaped number or the client's "
+        "birth date): it is logged, so such a value gets 400.",
+    )
     withdrawnOn: dt.date  # noqa: N815
 
     @model_validator(mode="after")

@@ -46,11 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = create_service_app(
         SERVICE,
         title="Outcome TTP - pseudonymise",
-        description="Keyed pseudonyms (HMAC-SHA256 with a versioned key) for person identifiers. "
+        description="Keyed pseudonyms (HMAC-SHA256 with a versioned key) for person identifiers, and keyed "
+        "digests of the records they came from (for duplicate and correction detection and the audit log). "
         "Stores and logs nothing.",
         lifespan=lifespan,
         readiness=readiness,
-        max_body=8 * 1024 * 1024,
+        max_body=32 * 1024 * 1024,  # a full batch's canonical records travel with the identifiers
     )
     app.state.keyring = keyring
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode

@@ -1,5 +1,8 @@
 """The HMAC keys, by version, read from files; the only thing of value here.
 
+Each version keys two things, kept apart by domain tags: person pseudonyms
+(:data:`DOMAIN_TAGS`) and records' content digests (:data:`CONTENT_TAG`).
+
 Keys live in ``<key_dir>/v<N>.key`` (at least 32 random bytes each). The
 highest version is current; older versions stay loaded while data
 pseudonymised under them is still inside its retention, so indicator 3.2 can
@@ -23,6 +26,11 @@ DOMAIN_TAGS: dict[str, bytes] = {
     "bsn": b"outcome-ttp/person/bsn/v1\x00",
     "fallback": b"outcome-ttp/person/fallback/v1\x00",
 }
+
+
+#: Domain tag of a record's keyed content digest (``Keyring.content_digests``): never equal
+#: to a person identifier's input, so a content digest is never a pseudonym and vice versa.
+CONTENT_TAG: bytes = b"outcome-ttp/record-content/v1\x00"
 
 
 class KeyringError(RuntimeError):
@@ -82,6 +90,20 @@ class Keyring:
     def pseudonymise(self, kind: str, value: str) -> list[str]:
         """Hex HMAC-SHA256 of the tagged, normalised identifier under every loaded version."""
         msg = DOMAIN_TAGS[kind] + normalise(kind, value).encode("utf-8")
+        return [hmac.digest(key, msg, "sha256").hex() for key in self.keys.values()]
+
+    def content_digests(self, canonical: str) -> list[str]:
+        """Hex HMAC-SHA256 of a record's canonical form, domain-tagged, under every loaded version.
+
+        The record's fingerprint for duplicate and correction detection and
+        the audit log. Keyed because the record holds the BSN, birth date and
+        postcode and the stores hold everything else of it: an unkeyed hash
+        could be reversed by enumerating the few candidates that fit (about
+        740,000 for a record without a BSN). Under every loaded version, like
+        the pseudonyms, so a record stored before a rotation is still
+        recognised as unchanged after it.
+        """
+        msg = CONTENT_TAG + canonical.encode("utf-8")
         return [hmac.digest(key, msg, "sha256").hex() for key in self.keys.values()]
 
 

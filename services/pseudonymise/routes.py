@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["pseudonyms"])
 
 @router.post(
     "/pseudonyms",
-    summary="Pseudonymise a batch of person identifiers (HMAC-SHA256, versioned key)",
+    summary="Pseudonymise a batch of person identifiers, and key their records' content (HMAC-SHA256, versioned key)",
     operation_id="createPseudonyms",
     response_model=PseudonymResponse,
     responses={
@@ -30,6 +30,8 @@ async def create_pseudonyms(
     ring: Keyring = request.app.state.keyring
     ring.refresh()
     values = [ring.pseudonymise(i.kind, i.value) for i in body.identifiers]
+    digests = [ring.content_digests(i.content) if i.content is not None else None for i in body.identifiers]
     return Response(
-        orjson.dumps({"keyVersions": ring.versions, "pseudonyms": values}), media_type="application/json"
+        orjson.dumps({"keyVersions": ring.versions, "pseudonyms": values, "contentDigests": digests}),
+        media_type="application/json",
     )

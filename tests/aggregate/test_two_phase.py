@@ -26,7 +26,7 @@ AGB = "98000001"
 
 def _row(i: int, **changes: Any) -> dict[str, Any]:
     row = copy.deepcopy(EXAMPLE_TRAJECTORY)
-    row.update(recordId=f"R-{i}", contentHash=f"{i:064x}", trajectoryRef=f"TR-{i}",
+    row.update(recordId=f"R-{i}", contentHashes=[{"keyVersion": 1, "value": f"{i:064x}"}], trajectoryRef=f"TR-{i}",
                pseudonyms=[{"keyVersion": 1, "value": f"{i + 10**6:064x}"}], **changes)
     return row
 
@@ -71,7 +71,7 @@ def test_commit_refuses_rows_other_than_the_prepared_ones(db_url: str) -> None:
     swapped = [rows[0], rows[1], _row(7)]
     with pytest.raises(store.BatchConflict, match="not the records this batch was prepared with"):
         _commit(engine, "b1", swapped)
-    changed = [rows[0], rows[1], {**rows[2], "contentHash": "f" * 64}]
+    changed = [rows[0], rows[1], {**rows[2], "contentHashes": [{"keyVersion": 1, "value": "f" * 64}]}]
     with pytest.raises(store.BatchConflict):
         _commit(engine, "b1", changed)
     with pytest.raises(store.BatchConflict):
@@ -86,7 +86,7 @@ def test_duplicates_and_corrections_across_batches(db_url: str) -> None:
     first = [_row(i) for i in range(2)]
     _prepare(engine, "b1", first)
     _commit(engine, "b1", first)
-    corrected = {**first[1], "contentHash": "e" * 64, "pc4": "1011"}
+    corrected = {**first[1], "contentHashes": [{"keyVersion": 1, "value": "e" * 64}], "pc4": "1011"}
     second = [first[0], corrected, _row(5)]
     outcome = _prepare(engine, "b2", second)
     assert (outcome.duplicates, outcome.corrections, outcome.accepted) == (["R-0"], ["R-1"], ["R-5"])
@@ -100,3 +100,37 @@ def test_commit_of_a_batch_never_prepared(db_url: str) -> None:
     engine = store_engine(db_url)
     with pytest.raises(store.BatchNotFound):
         _commit(engine, "never", [_row(1)])
+
+
+def _rotated(row: dict[str, Any], *, keep_old: bool = True) -> dict[str, Any]:
+    """``row`` as ingest sends it after a rotation to key v2: hashes and pseudonyms under v2 (and v1 while loaded)."""
+    old_hash, old_pseudonym = row["contentHashes"][0]["value"], row["pseudonyms"][0]["value"]
+    hashes = [{"keyVersion": 2, "value": "2" + old_hash[1:]}]
+    pseudonyms = [{"keyVersion": 2, "value": "2" + old_pseudonym[1:]}]
+    if keep_old:
+        hashes.append({"keyVersion": 1, "value": old_hash})
+        pseudonyms.append({"keyVersion": 1, "value": old_pseudonym})
+    return {**row, "contentHashes": hashes, "pseudonyms": pseudonyms}
+
+
+def test_a_record_resent_after_a_key_rotation_is_still_a_duplicate(db_url: str) -> None:
+    """The stored hash is compared under the key version it was stored with, not the newest."""
+    engine = store_engine(db_url)
+    first = [_row(i) for i in range(2)]
+    _prepare(engine, "b1", first)
+    _commit(engine, "b1", first)
+    # the same batch resent after the rotation is the same batch, not a conflict
+    assert _prepare(engine, "b1", [_rotated(r) for r in first]).accepted == ["R-0", "R-1"]
+    changed = {**_rotated(first[1]), "pc4": "1011"}
+    changed["contentHashes"] = [{"keyVersion": 2, "value": "d" * 64}, {"keyVersion": 1, "value": "e" * 64}]
+    outcome = _prepare(engine, "b2", [_rotated(first[0]), changed])
+    assert (outcome.duplicates, outcome.corrections) == (["R-0"], ["R-1"])
+    _commit(engine, "b2", [_rotated(first[0]), changed])
+    with engine.connect() as conn:
+        stored = {r: (h, v) for r, h, v in conn.execute(
+            select(Trajectory.record_id, Trajectory.content_hash, Trajectory.key_version))}
+    # the correction is stored under the new key; the duplicate kept its row under the old one
+    assert stored == {"R-0": (first[0]["contentHashes"][0]["value"], 1), "R-1": ("d" * 64, 2)}
+    # once v1 is retired, a row stored under it cannot be compared: it counts as a correction, never as new
+    retired = _prepare(engine, "b3", [_rotated(first[0], keep_old=False)])
+    assert (retired.accepted, retired.duplicates, retired.corrections) == ([], [], ["R-0"])

@@ -41,6 +41,7 @@ def events(
             kind=kind,
             actorOin="00000099100000000001",
             subject={"provider": provider, "recordId": f"{tag}-{i}", "contentHash": f"{i:064x}",
+                     "contentKeyVersion": 1,
                      "legalBasis": "wettelijke-verplichting", "consent": None, "period": period,
                      **subject},
             idempotencyKey=f"{kind}:{tag}:{i}" if keyed else None,

@@ -250,7 +250,7 @@ def test_auditor_proofs_and_checkpoints(audit_app_db: FastAPI, dev_pki: Path, pu
                          [base64.b64decode(h) for h in doc["hashes"]], roots[size])
         assert verify_checkpoint(doc["checkpoint"], public_key).tree_size == size
     vkey = auditor.get("/v1/audit/verifier-key").text.strip()
-    assert vkey.startswith("outcome-ttp.example.nl/audit+")
+    assert vkey.startswith("outcome-ttp.example.nl/audit/v2+")
     for params in ({"leafIndex": 17}, {"leafIndex": 0, "treeSize": 18}):
         assert auditor.get("/v1/audit/proofs/inclusion", params=params).status_code == 400
     for params in ({"fromTreeSize": 9, "toTreeSize": 4}, {"fromTreeSize": 1, "toTreeSize": 99}):

@@ -22,7 +22,7 @@ def record(kind: str, record_id: str, basis: str | None, by: str | None, *, prov
         subject["period"] = period
     if basis is not None:
         subject.update(legalBasis=basis, consentBy=by, consentOn="2026-02-01" if by else None,
-                       contentHash="ab" * 32)
+                       contentHash="ab" * 32, contentKeyVersion=1)
     return AuditEvent(kind=kind, actorOin=PROVIDER_OIN, subject=subject).model_dump(exclude_none=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from typing import Any
 
 import orjson
@@ -13,11 +14,18 @@ import pytest
 from pydantic import ValidationError
 
 from services.aggregate.wire import WireKey, WireTrajectory
-from services.ingest.minimise import classification_key, content_hash, minimise, normalised, person_identifier
+from services.ingest.minimise import (
+    canonical_content,
+    classification_key,
+    minimise,
+    normalised,
+    person_identifier,
+)
 from services.ingest.models import RECORD_ADAPTER, Record
 from tests.ingest.records import record
 
 PSEUDO = [{"keyVersion": 2, "value": "b" * 64}, {"keyVersion": 1, "value": "a" * 64}]
+HASHES = [{"keyVersion": 2, "value": "d" * 64}, {"keyVersion": 1, "value": "c" * 64}]
 
 
 def validated(raw: dict[str, Any]) -> Record:
@@ -25,7 +33,7 @@ def validated(raw: dict[str, Any]) -> Record:
 
 
 def row_of(raw: dict[str, Any]) -> dict[str, Any]:
-    return minimise(validated(raw), PSEUDO, 2, "batch-1")
+    return minimise(validated(raw), PSEUDO, 2, "batch-1", content_hashes=HASHES)
 
 
 def test_row_is_exactly_the_aggregate_wire_format() -> None:
@@ -110,7 +118,7 @@ def test_unknown_bsn_is_flagged_in_the_row() -> None:
 
 def test_row_without_a_pseudonym_under_the_current_key_is_refused() -> None:
     with pytest.raises(ValueError, match="current key version 3"):
-        minimise(validated(record()), PSEUDO, 3, "batch-1")
+        minimise(validated(record()), PSEUDO, 3, "batch-1", content_hashes=HASHES)
 
 
 # --- person identifier --------------------------------------------------------------------------
@@ -128,15 +136,15 @@ def test_person_identifier_falls_back_to_gender_birth_date_postcode() -> None:
     assert person_identifier(a) == person_identifier(b)  # person level, not trajectory level
 
 
-# --- content hash -------------------------------------------------------------------------------
+# --- canonical content (what pseudonymise keys into the content hash) -------------------------
 
 
-def test_content_hash_is_independent_of_key_order_spacing_and_null_answers() -> None:
+def test_canonical_content_is_independent_of_key_order_spacing_and_null_answers() -> None:
     raw = record()
     reordered = dict(reversed(list(raw.items())))
     reordered["measurements"] = [dict(reversed(list(m.items()))) for m in raw["measurements"]]
     respaced = {**raw, "postcode": "3511 ab"}
-    assert content_hash(raw) == content_hash(reordered) == content_hash(respaced)
+    assert canonical_content(raw) == canonical_content(reordered) == canonical_content(respaced)
 
     without = record()
     del without["measurements"][1]["satisfaction"]
@@ -144,40 +152,50 @@ def test_content_hash_is_independent_of_key_order_spacing_and_null_answers() -> 
     nulled = record()
     nulled["measurements"][1]["satisfaction"] = None
     nulled["measurements"][1]["goalAttainment"]["overall"] = None
-    assert content_hash(without) == content_hash(nulled) != content_hash(raw)
+    assert canonical_content(without) == canonical_content(nulled) != canonical_content(raw)
 
     no_measurements = record(measurements=[])
     del no_measurements["measurements"]
-    assert content_hash(no_measurements) == content_hash(record(measurements=[]))
+    assert canonical_content(no_measurements) == canonical_content(record(measurements=[]))
 
 
-def test_content_hash_changes_with_any_content() -> None:
-    base = content_hash(record())
-    assert content_hash(record(terminationReason="02")) != base
-    assert content_hash(record(endDate="2026-06-19")) != base
+def test_canonical_content_changes_with_any_content() -> None:
+    base = canonical_content(record())
+    assert canonical_content(record(terminationReason="02")) != base
+    assert canonical_content(record(endDate="2026-06-19")) != base
     changed = record()
     changed["measurements"][0]["satisfaction"] = 8
-    assert content_hash(changed) != base
+    assert canonical_content(changed) != base
 
 
-def test_content_hash_is_sha256_of_sorted_compact_json_of_the_normalised_record() -> None:
-    """An auditor can recompute it with any JSON library."""
+def test_canonical_content_is_sorted_compact_json_of_the_normalised_record() -> None:
+    """Any JSON library gives the same form, so the TTP can recompute a disputed record's digest."""
     rec = validated(record(postcode="3511 ab"))
-    canonical = json.dumps(normalised(rec), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=False)
-    assert content_hash(rec) == hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = json.dumps(normalised(rec), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert canonical_content(rec) == canonical
     assert normalised(rec)["postcode"] == "3511AB"
+    assert canonical_content(record()) == canonical_content(validated(record()))
 
 
-def test_content_hash_of_raw_and_validated_record_agree() -> None:
-    raw = record()
-    assert content_hash(raw) == content_hash(validated(raw))
-    assert minimise(validated(raw), PSEUDO, 2)["contentHash"] == content_hash(raw)
-
-
-def test_content_hash_refuses_an_invalid_raw_record() -> None:
+def test_canonical_content_refuses_an_invalid_raw_record() -> None:
     with pytest.raises(ValidationError):
-        content_hash({**record(), "gender": "X"})
+        canonical_content({**record(), "gender": "X"})
+
+
+def test_the_row_carries_the_keyed_hashes_it_was_given_and_no_digest_of_its_own() -> None:
+    """Ingest hashes nothing itself: the only content hashes in the row are pseudonymise's keyed ones."""
+    raw = record(bsn="123456782", birthDate="2012-05-21", postcode="3511 ab")
+    row = row_of(raw)
+    assert row["contentHashes"] == HASHES
+    text = orjson.dumps(row).decode()
+    unkeyed = hashlib.sha256(canonical_content(raw).encode()).hexdigest()
+    assert unkeyed not in text
+    assert set(re.findall(r"[0-9a-f]{64}", text)) == {h["value"] for h in HASHES} | {p["value"] for p in PSEUDO}
+
+
+def test_row_without_a_content_hash_under_the_current_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="no content hash under the current key version 2"):
+        minimise(validated(record()), PSEUDO, 2, "batch-1", content_hashes=HASHES[1:])
 
 
 def test_dates_in_the_row_are_iso_strings() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from services.ingest.identifier_screen import SCREEN_CODES
 from services.ingest.rules import CODES, PROBLEM_CODES, elfproef, validate_records
 from tests.ingest.records import AGB, END, START, TODAY, birth_for_age, record
 
@@ -283,6 +284,7 @@ def test_every_code_the_module_can_produce_is_exercised_above() -> None:
     """A new rule without a test fails here (form codes of the record shape aside)."""
     tested = {code for *_, code in RULES}
     tested |= {"duplicate-record-id", "record-not-object", "invalid"}
+    tested |= set(SCREEN_CODES)  # each exercised in tests/ingest/test_identifier_screen.py
     assert CODES - tested == set()
 
 

@@ -79,7 +79,7 @@ def test_pseudonym_is_hmac_of_tagged_identifier(tmp_path: Path, dev_pki: Path) -
 
 def _trajectory(record_id: str, pseudonyms: list[tuple[int, str]], start: dt.date) -> WireTrajectory:
     return WireTrajectory(
-        recordId=record_id, contentHash="a" * 64,
+        recordId=record_id, contentHashes=[WirePseudonym(keyVersion=v, value="a" * 64) for v, _ in pseudonyms],
         pseudonyms=[WirePseudonym(keyVersion=v, value=p) for v, p in pseudonyms], bsnKnown=True,
         trajectoryRef=record_id, pc4="1234", gemeente="GM0363", ageAtEnd=10, ageBand="4-11",
         sector="jeugdhulp", freelyAccessible=False, hulpvorm="02", referrer="01", startedInCrisis=False,

@@ -26,9 +26,9 @@ import orjson
 from sqlalchemy.engine import make_url
 
 from services.aggregate.store import MEASUREMENT_COLUMNS, TRAJECTORY_COLUMNS
-from services.ingest.minimise import minimise, person_identifier
+from services.ingest.minimise import canonical_content, minimise, person_identifier
 from services.ingest.rules import validate_records
-from services.pseudonymise.keyring import DOMAIN_TAGS, normalise
+from services.pseudonymise.keyring import CONTENT_TAG, DOMAIN_TAGS, normalise
 from ttp import pg_databases
 from ttp.bench.process_stats import cpu_seconds, machine_busy_seconds, peak_rss_mb
 from ttp.db import migrate
@@ -114,7 +114,9 @@ def minimised_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for v in valid:
         kind, value = person_identifier(v.record)
         p = hmac.digest(key, DOMAIN_TAGS[kind] + normalise(kind, value).encode(), "sha256").hex()
-        rows.append(minimise(v.record, [{"keyVersion": 1, "value": p}], 1))
+        c = hmac.digest(key, CONTENT_TAG + canonical_content(v.record).encode(), "sha256").hex()
+        rows.append(minimise(v.record, [{"keyVersion": 1, "value": p}], 1,
+                             content_hashes=[{"keyVersion": 1, "value": c}]))
     return rows
 
 
@@ -125,7 +127,8 @@ def _tuples(rows: list[dict[str, Any]], agb_of: dict[str, str]) -> tuple[list[tu
     for r in rows:
         agb = agb_of[r["recordId"]]
         traj.append((
-            agb, r["recordId"], r["contentHash"], int(r["pseudonyms"][0]["value"][:15], 16), 1, r["bsnKnown"],
+            agb, r["recordId"], r["contentHashes"][0]["value"], int(r["pseudonyms"][0]["value"][:15], 16), 1,
+            r["bsnKnown"],
             r["trajectoryRef"], r["pc4"], r["gemeente"], r["ageAtEnd"], r["ageBand"], r["sector"],
             r["freelyAccessible"], r["hulpvorm"], r["referrer"], r["startedInCrisis"],
             dt.date.fromisoformat(r["startDate"]), dt.date.fromisoformat(r["endDate"]), r["period"],

@@ -1,15 +1,22 @@
 """``ttp submit``: post a JSON Lines file of records to ingest in batches, safely.
 
-Batch ids are derived from the file name and the batch's position, so running
-the same command again resends the same batches and nothing counts twice. On
-503/429 it waits for Retry-After and resends the same batch.
+Batch ids are derived from the file name, the batch's position and a keyed
+digest of its records, so running the same command again resends the same
+batches and nothing counts twice, while a corrected file gets new batch ids.
+The digest is keyed with a random secret kept on the submitting machine
+(``<home>/submit-batch-id.key``): a batch id is stored and logged by the TTP,
+and an unkeyed hash of records that hold BSNs and birth dates could be
+reversed by brute force. On 503/429 it waits for Retry-After and resends the
+same batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
+import hmac
+import os
+import secrets
 import ssl
 import time
 from collections.abc import Iterator
@@ -71,9 +78,32 @@ def read_batches(path: Path, size: int, split_by_provider: bool) -> Iterator[tup
             yield key, recs
 
 
-def batch_id_for(path: Path, provider: str | None, number: int, records: list[Any]) -> str:
-    """Stable id: the same file and batch position always give the same batchId."""
-    digest = hashlib.sha256(orjson.dumps(records)).hexdigest()[:12]
+#: Domain tag of the batch-id digest under the submitter's secret.
+BATCH_ID_TAG = b"outcome-ttp/submit/batch-id/v1\x00"
+
+
+def batch_id_key(home: Path) -> bytes:
+    """The submitting machine's secret for batch-id digests, created (owner-only) on first use."""
+    path = home / "submit-batch-id.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # another run created it first
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def batch_id_for(path: Path, provider: str | None, number: int, records: list[Any], secret: bytes) -> str:
+    """Stable id: the same file, batch position and records always give the same batchId.
+
+    The records' digest is an HMAC under ``secret`` (:func:`batch_id_key`),
+    never a plain hash: the TTP stores the batch id.
+    """
+    digest = hmac.new(secret, BATCH_ID_TAG + orjson.dumps(records), "sha256").hexdigest()[:12]
     stem = "".join(c if c.isalnum() or c in "._-" else "-" for c in path.stem)[:24]
     return f"{stem}-{provider or 'all'}-{number:05d}-{digest}"
 
@@ -111,8 +141,11 @@ async def post_batch(
 async def submit_async(
     path: Path, *, provider: str | None, batch_size: int, concurrency: int, base_url: str,
     contexts: dict[str | None, ssl.SSLContext], max_attempts: int, quiet: bool = False,
+    batch_secret: bytes | None = None,
 ) -> Summary:
+    """Submit ``path``; ``batch_secret`` keys the batch ids (default: this machine's, :func:`batch_id_key`)."""
     summary = Summary()
+    secret = batch_secret if batch_secret is not None else batch_id_key(get_settings().home)
     total = sum(1 for line in path.open("rb") if line.strip())
     clients = {
         key: httpx.AsyncClient(base_url=base_url, verify=ctx, timeout=120.0) for key, ctx in contexts.items()
@@ -130,7 +163,7 @@ async def submit_async(
             numbers: collections.Counter[str | None] = collections.Counter()
             for key, records in read_batches(path, batch_size, split_by_provider=provider is None):
                 numbers[key] += 1
-                await queue.put((key, batch_id_for(path, key, numbers[key], records), records))
+                await queue.put((key, batch_id_for(path, key, numbers[key], records, secret), records))
             for _ in range(concurrency):
                 await queue.put(None)
 
