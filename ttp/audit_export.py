@@ -21,6 +21,17 @@ exact leaf bytes appear verbatim and can be hashed as read, the file streams
   after the entry that completes its tree size (C2SP tlog-checkpoint notes,
   base64 so each fits on one line). The last one is for the export's size.
 * ``end`` closes the file; a missing trailer means a truncated export.
+
+What the entries say is described in ``services/audit/README.md``. One field
+matters for whoever keeps an export: ``subject.contentHash`` of a
+``record-accepted`` or ``record-corrected`` entry is an HMAC-SHA256 keyed
+with the key version ``subject.contentKeyVersion`` that only the TTP's
+pseudonymise service holds (over the domain tag
+``outcome-ttp/record-content/v1`` NUL and the record's canonical JSON). It
+cannot be recomputed from a guessed BSN, birth date or postcode, so an
+export holds nothing that identifies a person. Exports of a log with the
+earlier origin ``outcome-ttp.example.nl/audit`` (whose content hashes were
+unkeyed SHA-256 digests of whole records) do: keep them as personal data.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ def test_gemeente_asking_for_another_gemeente_gets_403_and_it_is_logged(aggregat
     assert resp.status_code == 403
     assert resp.headers["content-type"].startswith("application/problem+json")
     refusals = aggregate_env.sink.of("refusal")
-    assert refusals and refusals[-1].subject["path"] == "/v1/gemeenten/GM0599/outcomes"
+    assert refusals and refusals[-1].subject["route"] == "/v1/gemeenten/{gemeenteCode}/outcomes"
+    assert refusals[-1].subject["params"] == {"gemeenteCode": "GM0599", "period": PERIOD}
     assert not aggregate_env.sink.of("feed-read")
 
 

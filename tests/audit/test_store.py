@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from services.audit import store as store_module
 from services.audit.models import NODE_STRIDE, Entry, Node
-from services.audit.store import AuditStore
+from services.audit.store import AuditStore, make_audit_engine
 from tests.audit.conftest import INGEST_OIN, events
 from tests.audit.test_merkle import mth, path, proof
 from ttp.checkpoint import verify_checkpoint
@@ -195,3 +195,34 @@ def test_leaf_hash_in_receipt_matches_entry_bytes(store: AuditStore) -> None:
     res = store.append(events(4, "z"), INGEST_OIN)
     for e, h in zip(store.iter_entries(4), res.leaf_hashes, strict=True):
         assert base64.b64encode(leaf_hash(e.body)) == base64.b64encode(h)
+
+
+def test_a_log_of_the_earlier_origin_is_not_continued(tmp_path: Any, dev_pki: Any) -> None:
+    """A log written before content hashes were keyed holds unkeyed digests of records: it is closed, not extended.
+
+    It stays readable (an export of it still verifies); the service refuses to
+    append to it and says what to do instead.
+    """
+    from services.audit.export import export_log
+    from ttp.audit_verify import verify_export
+    from ttp.checkpoint import CheckpointSigner, load_private_key, load_public_key
+    from ttp.db import migrate
+
+    url = f"sqlite:///{tmp_path / 'old-audit.sqlite3'}"
+    migrate("audit", url)
+    key = load_private_key(dev_pki / "audit-log.key")
+    old = AuditStore(make_audit_engine(url), CheckpointSigner(key, origin="outcome-ttp.example.nl/audit"))
+    old.ensure_head()
+    old.append(events(3, "old"), INGEST_OIN)
+    old.engine.dispose()
+
+    new = AuditStore(make_audit_engine(url), CheckpointSigner(key))
+    with pytest.raises(store_module.ForeignLog, match="earlier version") as caught:
+        new.ensure_head()
+    assert caught.value.found == "outcome-ttp.example.nl/audit"
+    assert caught.value.expected == "outcome-ttp.example.nl/audit/v2"
+    exported = tmp_path / "old.export"
+    with exported.open("wb") as out:
+        export_log(new, out)
+    assert verify_export(exported, load_public_key(dev_pki / "audit-log.pub")).ok
+    new.engine.dispose()

@@ -1,7 +1,9 @@
 """After a full run, no BSN, birth date or 6-position postcode is anywhere on disk or in a log.
 
 Greps the raw database files and a full SQL dump (SQLite) or pg_dump
-(PostgreSQL) of every service, every service log, and every receipt.
+(PostgreSQL) of every service, every service log, and every receipt, for the
+identifiers and for their SHA-256 (hex and base64: of each BSN, fallback key
+and canonical record, ``tests.helpers.hashed_forms``).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from tests.helpers.cluster import Cluster
+from tests.helpers.hashed_forms import hashed_identifiers, hashed_leaks, old_content_hash
 from tests.helpers.records import generated
 
 
@@ -103,6 +107,15 @@ def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
     assert bsns and births and postcodes
     # the grep itself works: the submitted records are full of what it looks for
     assert len(find_leaks(orjson.dumps(records).decode(), bsns, births, postcodes)) > 100
+    hashed = hashed_identifiers(records)
+    # ... and so is the hashed grep: the audit entries earlier versions wrote (an unkeyed content hash each) trip it
+    old_entries = []
+    for r in records:
+        try:
+            old_entries.append(orjson.dumps({"subject": {"contentHash": old_content_hash(r)}}))
+        except (ValidationError, TypeError):
+            continue  # not a valid record: it was never accepted, so never hashed
+    assert len(hashed_leaks(b"\n".join(old_entries).decode(), hashed)) == len(old_entries) > 1000
     cluster.stop()  # flush logs and WAL
     try:
         logs = "\n".join(p.read_text(errors="replace") for p in (cluster.home / "log").glob("*"))
@@ -110,5 +123,7 @@ def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
         assert not find_leaks(dump_databases(cluster), bsns, births, postcodes)
         assert not find_leaks(logs, bsns, births, postcodes)
         assert not find_leaks("\n".join(receipts), bsns, births, postcodes)
+        for where in (dump_databases(cluster), logs, "\n".join(receipts)):
+            assert not hashed_leaks(where, hashed)
     finally:
         cluster.start()

@@ -25,6 +25,7 @@ import pytest
 
 from services.pseudonymise.keyring import Keyring
 from tests.helpers.cluster import Cluster
+from tests.helpers.hashed_forms import hashed_identifiers, old_content_hash
 from tests.helpers.records import make_bsn, valid_record
 from tests.interface.conftest import MAIN_CALLER, require_app
 from ttp.openapi_export import document_path, services_with_app
@@ -75,7 +76,8 @@ def delivery(live: Cluster) -> dict[str, Any]:
 
 
 def identifiers(cluster: Cluster, records: list[dict[str, Any]]) -> set[str]:
-    """Everything that identifies the people in ``records``: BSN, birth date, postcode, fallback key, pseudonyms."""
+    """Everything that identifies the people in ``records``: BSN, birth date, postcode, fallback key, pseudonyms,
+    and the SHA-256 of BSN, fallback key and canonical record."""
     ring = Keyring.load(cluster.home / "keys")
     found: set[str] = set()
     for rec in records:
@@ -87,7 +89,7 @@ def identifiers(cluster: Cluster, records: list[dict[str, Any]]) -> set[str]:
         if rec["bsn"] != "999999999":
             found.add(rec["bsn"])
             found |= set(ring.pseudonymise("bsn", rec["bsn"]))
-    return found
+    return found | hashed_identifiers(records)  # and their SHA-256, hex and base64
 
 
 def test_the_delivery_itself_worked(delivery: dict[str, Any]) -> None:
@@ -140,7 +142,8 @@ def test_the_privacy_grep_finds_what_it_looks_for(live: Cluster, delivery: dict[
     secret = identifiers(live, delivery["records"])
     rec = delivery["records"][0]
     assert len(secret) > 5 * len(delivery["records"])
-    for planted in (rec["bsn"], rec["postcode"], rec["birthDate"], "user 111222333", "at 1011 AB"):
+    for planted in (rec["bsn"], rec["postcode"], rec["birthDate"], "user 111222333", "at 1011 AB",
+                    old_content_hash(rec)):
         line = json.dumps({"message": f"oops {planted}", "requestId": "-"})
         assert leaks(line, secret), planted
     assert not leaks(json.dumps({"message": "request", "status": 200, "durationMs": 12.5}), secret)

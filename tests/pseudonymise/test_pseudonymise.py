@@ -12,7 +12,7 @@ import pytest
 from services.aggregate import persons
 from services.aggregate.wire import WirePseudonym, WireTrajectory
 from services.pseudonymise.app import create_app
-from services.pseudonymise.keyring import DOMAIN_TAGS, Keyring, KeyringError
+from services.pseudonymise.keyring import CONTENT_TAG, DOMAIN_TAGS, Keyring, KeyringError
 from tests.helpers.asgi import party_client
 from ttp.db import make_engine, migrate
 from ttp.settings import Settings
@@ -75,6 +75,31 @@ def test_pseudonym_is_hmac_of_tagged_identifier(tmp_path: Path, dev_pki: Path) -
         # errors never echo the identifier
         bad = c.post("/v1/pseudonyms", json={"identifiers": [{"kind": "bsn", "value": "11122233x;"}]})
         assert bad.status_code == 400 and "11122233" not in bad.text
+
+
+def test_content_digest_is_a_tagged_hmac_under_every_key_version(tmp_path: Path, dev_pki: Path) -> None:
+    """The record's fingerprint is keyed: without the key nobody can recompute it from guessed data."""
+    settings = _settings(tmp_path, dev_pki)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "v1.key").write_bytes(b"1" * 32)
+    (tmp_path / "keys" / "v2.key").write_bytes(b"2" * 32)
+    app = _app(settings)
+    content = '{"birthDate":"2012-03-04","bsn":"999999999","gender":"V","postcode":"1234AB"}'
+    from fastapi.testclient import TestClient
+
+    with TestClient(app):
+        c = party_client(app, dev_pki, "service-ingest")
+        r = c.post("/v1/pseudonyms", json={"identifiers": [
+            {"kind": "fallback", "value": "V|2012-03-04|1234AB", "content": content},
+            {"kind": "bsn", "value": "111222333"},
+        ]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+    assert body["keyVersions"] == [2, 1]
+    expected = [hmac.new(k, CONTENT_TAG + content.encode(), hashlib.sha256).hexdigest() for k in (b"2" * 32, b"1" * 32)]
+    assert body["contentDigests"] == [expected, None]
+    assert hashlib.sha256(content.encode()).hexdigest() not in r.text  # not the unkeyed digest
+    assert not set(expected) & set(body["pseudonyms"][0])  # a content digest is never a pseudonym
 
 
 def _trajectory(record_id: str, pseudonyms: list[tuple[int, str]], start: dt.date) -> WireTrajectory:
