@@ -126,10 +126,10 @@ def candidates(rec: dict[str, Any]) -> Iterator[tuple[str, str, str, str]]:
     age = age_at(dt.date.fromisoformat(rec["birthDate"]), end)
     pc4 = rec["postcode"][:4]
     base = normalised(RECORD_ADAPTER.validate_python(rec))
-    base.update(birthDate="\x01B", gender="\x01G", postcode="\x01P")
+    base.update(birthDate="@@B@@", gender="@@G@@", postcode="@@P@@")
     template = orjson.dumps(base, option=orjson.OPT_SORT_KEYS).decode()
     template = template.replace("{", "{{").replace("}", "}}")
-    template = template.replace("\x01B", "{0}").replace("\x01G", "{1}").replace("\x01P", "{2}")
+    template = template.replace("@@B@@", "{0}").replace("@@G@@", "{1}").replace("@@P@@", "{2}")
     births = [d for d in (end.replace(year=end.year - age - 1) + dt.timedelta(days=i) for i in range(370))
               if age_at(d, end) == age]
     letters = [a + b for a, b in itertools.product(string.ascii_uppercase, repeat=2)
@@ -194,7 +194,8 @@ def test_every_identifier_of_the_delivered_people_is_absent_in_hashed_form(deliv
 def test_a_bsn_as_record_or_trajectory_id_is_refused_by_index_and_stored_nowhere(delivered: Delivered) -> None:
     rejected = {r["index"]: r for r in delivered.receipts[0]["rejected"]}
     assert rejected[2]["recordId"] is None
-    assert [(p["name"], p["code"]) for p in rejected[2]["problems"]] == [("/records/2/recordId", "identifier-bsn")]
+    assert [(p["name"], p["code"]) for p in rejected[2]["problems"]] == [  # its trajectoryId is T-<recordId>
+        ("/records/2/recordId", "identifier-bsn"), ("/records/2/trajectoryId", "identifier-bsn")]
     assert [(p["name"], p["code"]) for p in rejected[3]["problems"]] == [
         ("/records/3/trajectoryId", "identifier-bsn")]
     assert [(p["name"], p["code"]) for p in rejected[4]["problems"]] == [

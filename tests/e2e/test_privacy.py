@@ -115,7 +115,7 @@ def test_no_identifier_on_disk_in_logs_or_receipts(cluster: Cluster) -> None:
             old_entries.append(orjson.dumps({"subject": {"contentHash": old_content_hash(r)}}))
         except (ValidationError, TypeError):
             continue  # not a valid record: it was never accepted, so never hashed
-    assert len(hashed_leaks(b"\n".join(old_entries).decode(), hashed)) == len(old_entries) > 1000
+    assert len(hashed_leaks(b"\n".join(old_entries).decode(), hashed)) == len(set(old_entries)) > 1000
     cluster.stop()  # flush logs and WAL
     try:
         logs = "\n".join(p.read_text(errors="replace") for p in (cluster.home / "log").glob("*"))
