@@ -227,7 +227,7 @@ VIOLATIONS: Final[tuple[str, ...]] = (
     "consent-given-by-code", "measurements-format", "informant-code", "satisfaction-range",
     "without-help-range", "problem-change-code", "goal-attainment-format", "goal-score-range",
     "required", "unknown-field", "record-id-format", "agb-format", "trajectory-id-format",
-    "record-not-object",
+    "record-not-object", "identifier-bsn", "identifier-birth-date",
 )
 
 
@@ -640,6 +640,11 @@ class _Generator:
         elif kind == "duplicate-record-id":
             assert self.last_valid is not None
             return dict(self.last_valid)
+        elif kind == "identifier-bsn":
+            # An export that builds its record ids from the client's BSN.
+            rec["recordId"] = f"R-{rec['bsn'] if rec['bsn'] != BSN_UNKNOWN else make_bsn(rng)}"
+        elif kind == "identifier-birth-date":
+            rec["trajectoryId"] = f"{rec['trajectoryId'][:40]}-{birth:%Y%m%d}"
         elif kind == "bsn-elfproef":
             bsn = make_bsn(rng)
             rec["bsn"] = bsn[:8] + str((int(bsn[8]) + rng.randint(1, 9)) % 10)
