@@ -95,3 +95,16 @@ def test_the_portal_may_not_act_for_a_service_or_an_unknown_party(cluster: Clust
         assert res.headers["content-type"] == "application/problem+json"
         logged = cluster.refusals("pseudonymise")[before:]
         assert [r.actorOin for r in logged] == ([oin(cluster.pki, "service-portal")] if expected == 403 else [])
+
+
+def test_every_entry_a_route_writes_for_its_caller_carries_relayed_by() -> None:
+    """Each place a service logs a party's action names the relay too (ingest, aggregate, report)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "services"
+    places = [(path, line) for path in root.rglob("*.py") for line in path.read_text().splitlines()
+              if "actorOin=party.oin" in line]
+    assert len(places) >= 9  # record, rejection, batch, withdrawal, feed read, report read, share x2, annotation
+    missing = [f"{path.relative_to(root)}: {line.strip()}" for path, line in places
+               if "relayedBy=party.relayed_by" not in line]
+    assert not missing, missing
