@@ -53,8 +53,8 @@ def _admitted(dependant: Any) -> str | None:
         for role in ROLES:
             if role in call.roles:
                 return PARTY_FOR_ROLE[role]
-        if call.services:
-            return f"service-{sorted(call.services)[0]}"
+        if call.services:  # ingest, the main producer, where it is admitted (its audit appends are the examples)
+            return f"service-{'ingest' if 'ingest' in call.services else sorted(call.services)[0]}"
         return None
     for sub in getattr(dependant, "dependencies", []):
         found = _admitted(sub)
