@@ -3,6 +3,12 @@
 One place sets what the NL API Design Rules and our operations need on every
 service: the ``API-Version`` header, problem+json for every error, a request id,
 a body size limit (413), JSON logs, health and readiness endpoints.
+
+Who may read the operational endpoints: ``/v1/health`` answers any caller the
+TLS layer let in (it says nothing but "up"); ``/v1/ready`` and ``/v1/metrics``
+name dependencies and traffic, so only an ``operator`` certificate or the
+service's own (its container probe) reads them; the API document at
+``/v1/openapi.json`` is for registered parties only.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttp import metrics
-from ttp.identity import require_roles
+from ttp.identity import Require, require_registered
 from ttp.logging_setup import request_id_var
 from ttp.openapi_nl import shape_document
 from ttp.problems import PROBLEM_JSON, Problem, install_problem_handlers
@@ -187,7 +194,8 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url="/v1/openapi.json",
+        # Served below, behind the registry check, instead of FastAPI's open route.
+        openapi_url=None,
         # No trailing-slash aliases (NL API Design Rules): "/v1/health/" is a 404, not a redirect.
         redirect_slashes=False,
     )
@@ -202,9 +210,17 @@ def create_app(
         """Answers 200 while the process serves requests; checks no dependency."""
         return {"status": "ok", "service": service}
 
-    @ops.get("/ready", summary="Readiness: dependencies reachable", operation_id=f"{service}Ready")
-    async def ready() -> dict[str, Any]:
-        """Answers 200 when the service's dependencies answer, 503 with Retry-After otherwise."""
+    monitoring = Require(roles=("operator",), own_service=True)
+
+    @ops.get("/ready", summary="Readiness: dependencies reachable (operator or the service itself)",
+             operation_id=f"{service}Ready",
+             responses={403: {"description": "Not an operator certificate nor the service's own (logged)",
+                              "content": {PROBLEM_JSON: {}}},
+                        503: {"description": "A dependency is down; named in detail",
+                              "content": {PROBLEM_JSON: {}}}})
+    async def ready(_party: Party = Depends(monitoring)) -> dict[str, Any]:
+        """Answers 200 when the service's dependencies answer (its database takes a write), 503 with
+        Retry-After otherwise."""
         checks: dict[str, Any] = await readiness(app) if readiness else {}
         if any(v != "ok" for v in checks.values()):
             raise Problem(503, "Not ready: " + ", ".join(k for k, v in checks.items() if v != "ok"),
@@ -213,9 +229,14 @@ def create_app(
 
     @ops.get("/metrics", summary="Prometheus metrics (no personal data)", operation_id=f"{service}Metrics",
              include_in_schema=False)
-    async def prometheus(_party: Party = Depends(require_roles("service"))) -> Any:
+    async def prometheus(_party: Party = Depends(monitoring)) -> Any:
         # Counts of other providers' deliveries are not for providers or gemeenten: TTP monitoring only.
         return metrics.response()
+
+    @ops.get("/openapi.json", summary="This API's OpenAPI document (registered parties only)",
+             operation_id=f"{service}OpenApi", include_in_schema=False)
+    async def openapi_document(_party: Party = Depends(require_registered())) -> JSONResponse:
+        return JSONResponse(app.openapi())
 
     app.include_router(ops)
     _shape_openapi(app, service)

@@ -37,6 +37,10 @@ class AuditEvent(BaseModel):
     kind: str = Field(description="One of EVENT_KINDS")
     actorOin: str = Field(description="OIN of the party whose action this records")  # noqa: N815
     subject: dict[str, Any] = Field(default_factory=dict, description="Kind-specific facts, no personal data")
+    relayedBy: str | None = Field(  # noqa: N815
+        default=None,
+        description="OIN of the TTP service (the portal) that relayed the actor's request, if one did",
+    )
     idempotencyKey: str | None = Field(  # noqa: N815
         default=None,
         description="Appending an event whose key is already in the log returns the existing entry",

@@ -48,7 +48,7 @@ from ttp.checkpoint import Checkpoint, CheckpointError, parse_time, verify_check
 from ttp.merkle import CompactRange, ProofError, leaf_hash, verify_consistency, verify_inclusion
 
 ENTRY_KEYS = {"index", "timestamp", "kind", "actorOin", "recordedBy", "subject"}
-OPTIONAL_KEYS = {"idempotencyKey"}
+OPTIONAL_KEYS = {"idempotencyKey", "relayedBy"}
 
 
 @dataclass(frozen=True)

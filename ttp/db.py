@@ -29,11 +29,39 @@ NAMING = {
 }
 
 
+#: How long a SQLite connection waits for another writer (PRAGMA busy_timeout), milliseconds.
+SQLITE_BUSY_MS = 30_000
+#: How long the readiness probe waits for the write lock before it calls the database not writable.
+PROBE_LOCK_MS = 2_000
+
+
 def database_status(engine: Engine) -> str:
-    """``ok`` when the database answers a trivial query, else ``unreachable`` (readiness probes)."""
+    """``ok`` when the database answers *and takes a write*; else ``unreachable`` or ``not writable``.
+
+    A database that answers ``SELECT 1`` can still refuse every write (a
+    read-only file or mount, a hot standby, ``default_transaction_read_only``,
+    lost privileges), and a service on it would 503 every delivery while its
+    readiness said ok. So the probe rewrites the ``alembic_version`` row that
+    every migrated database has, to the same value, and rolls back: it proves
+    the write path (lock and permission) without changing anything. It waits
+    at most ``PROBE_LOCK_MS`` for the write lock.
+    """
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+            sqlite = conn.dialect.name == "sqlite"
+            try:
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={PROBE_LOCK_MS}")
+                else:
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = {PROBE_LOCK_MS}")
+                conn.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+            except SQLAlchemyError:
+                return "not writable"
+            finally:
+                conn.rollback()
+                if sqlite:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     except SQLAlchemyError:
         return "unreachable"
     return "ok"
@@ -64,7 +92,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
             cur.close()
 
         return engine

@@ -70,8 +70,11 @@ def sample_parties() -> list[PartySpec]:
         )
     parties.append(PartySpec("rijk", _oin(30, 1), "rijk", "Ministerie van VWS"))
     parties.append(PartySpec("auditor", _oin(40, 1), "auditor", "Auditdienst Rijk"))
-    for i, service in enumerate(SERVICES, start=1):
-        parties.append(PartySpec(f"service-{service}", _oin(50, i), "service", f"TTP {service}"))
+    # The portal (a later issue) has only a client certificate: it relays for signed-in people.
+    for i, service in enumerate((*SERVICES, "portal"), start=1):
+        parties.append(PartySpec(f"service-{service}", _oin(50, i), "service", f"TTP {service}",
+                                 {"service": service}))
+    parties.append(PartySpec("operator", _oin(60, 1), "operator", "TTP beheer (monitoring)"))
     return parties
 
 
@@ -157,15 +160,43 @@ def server_paths(pki_dir: Path, service: str) -> tuple[Path, Path]:
     return pki_dir / "servers" / f"{service}.pem", pki_dir / "servers" / f"{service}.key"
 
 
+def _load_ca(pki_dir: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert = x509.load_pem_x509_certificate((pki_dir / "ca.pem").read_bytes())
+    key = serialization.load_pem_private_key((pki_dir / "ca.key").read_bytes(), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the dev CA key is not an EC key")
+    return cert, key
+
+
+def issue_client_certificate(pki_dir: Path, slug: str, oin: str, name: str) -> tuple[Path, Path]:
+    """Issue a client certificate from the dev CA for ``oin``, registered or not.
+
+    For a party added to the registry by hand, and for tests that need a
+    certificate the CA signed but the registry does not know.
+    """
+    ca_cert, ca_key = _load_ca(pki_dir)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _issue(_name(name, oin), key.public_key(), ca_cert, ca_key)
+    cert_path, key_path = cert_paths(pki_dir, slug)
+    _write_key(key_path, key)
+    _write_cert(cert_path, cert)
+    return cert_path, key_path
+
+
 def init_pki(pki_dir: Path, *, hostnames: list[str] | None = None, force: bool = False) -> list[PartySpec]:
     """Create the dev CA, server and client certificates, registry and log key.
 
     Idempotent unless ``force``: an existing CA is kept so certificates already
-    handed out stay valid.
+    handed out stay valid; a party added to the dev registry since (the
+    portal, the operator) gets its certificate and the registry is rewritten.
     """
     ca_cert_path, ca_key_path = pki_dir / "ca.pem", pki_dir / "ca.key"
     parties = sample_parties()
     if ca_cert_path.exists() and not force:
+        for party in parties:
+            if not cert_paths(pki_dir, party.slug)[0].exists():
+                issue_client_certificate(pki_dir, party.slug, party.oin, party.name)
+        write_registry(pki_dir / "parties.yaml", parties)
         return parties
     hostnames = hostnames or ["localhost", "127.0.0.1", "::1"]
     now = dt.datetime.now(dt.UTC)

@@ -1,4 +1,4 @@
-"""Routes ingest uses to deliver minimised trajectories and withdrawals (service role only)."""
+"""Routes ingest uses to deliver minimised trajectories and withdrawals (the ingest service only)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,18 @@ from services.aggregate.wire import (
     WithdrawalOutcome,
     WithdrawalRequest,
 )
-from ttp.identity import require_roles
+from ttp.identity import require_service
 from ttp.problems import Problem, pydantic_invalid_params
 from ttp.registry import Party
 
 M = TypeVar("M", bound=BaseModel)
 
 router = APIRouter(prefix="/v1", tags=["delivery"])
-service_only = require_roles("service")
+service_only = require_service("ingest")
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid request", "content": {"application/problem+json": {}}},
-    403: {"description": "Caller is not a TTP service", "content": {"application/problem+json": {}}},
+    403: {"description": "Caller is not the ingest service (logged)", "content": {"application/problem+json": {}}},
     409: {"description": "Batch id reused with other content, or store changed meanwhile",
           "content": {"application/problem+json": {}}},
 }

@@ -40,7 +40,7 @@ from services.aggregate.feeds import (
 from services.aggregate.models import Trajectory
 from services.aggregate.recompute import period_state, recompute, release
 from ttp.audit_events import AuditEvent
-from ttp.identity import refuse, require_roles
+from ttp.identity import refuse, require_roles, require_service
 from ttp.outcomes import OutcomeTable
 from ttp.periods import period_bounds
 from ttp.problems import Problem
@@ -205,7 +205,8 @@ async def _serve(request: Request, period: str, output: Output) -> Served:
 def _log_read(request: Request, party: Party, subject: dict[str, Any]) -> None:
     sink = getattr(request.app.state, "audit_sink", None)
     if sink is not None:
-        sink.append_soon([AuditEvent(kind="feed-read", actorOin=party.oin, subject=subject)])
+        sink.append_soon([AuditEvent(kind="feed-read", actorOin=party.oin, relayedBy=party.relayed_by,
+                                       subject=subject)])
 
 
 @router.get(
@@ -248,7 +249,7 @@ async def provider_outcomes(
     provider_agb: Annotated[str, Path(alias="providerAgb", pattern=r"^\d{8}$")],
     period: PeriodQuery,
     variant: Annotated[str, Query(pattern=r"^(intern|deelbaar)$")],
-    party: Annotated[Party, Depends(require_roles("service"))],
+    party: Annotated[Party, Depends(require_service("report"))],
 ) -> Response:
     del party
     served = await _serve(request, period, provider_output(provider_agb, variant))
@@ -260,7 +261,7 @@ async def provider_outcomes(
     operation_id="getNationalOutcomes", summary="The national reference (report service only)",
 )
 async def national_outcomes(
-    request: Request, period: PeriodQuery, party: Annotated[Party, Depends(require_roles("service"))],
+    request: Request, period: PeriodQuery, party: Annotated[Party, Depends(require_service("report"))],
 ) -> Response:
     del party
     served = await _serve(request, period, national_output())

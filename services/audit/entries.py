@@ -3,7 +3,8 @@
 An entry is canonical JSON (keys sorted at every depth, no whitespace, UTF-8)
 of ``index``, ``timestamp``, ``kind``, ``actorOin``, ``recordedBy`` (the OIN
 of the service that appended it), ``subject`` and, when given,
-``idempotencyKey``. Those exact bytes are the Merkle leaf, stored as they
+``idempotencyKey`` and ``relayedBy`` (the OIN of the service, the portal, that
+relayed the actor's request). Those exact bytes are the Merkle leaf, stored as they
 were hashed, so a verifier never has to reproduce our serialiser: it hashes
 what it reads. Putting the index inside the entry makes a reordered, dropped
 or inserted entry visible on its own, before any hashing.
@@ -43,6 +44,9 @@ def check_events(events: list[AuditEvent]) -> list[InvalidParam]:
                                          reason="Not a known audit event kind."))
         if not OIN_RE.match(event.actorOin):
             problems.append(InvalidParam(name=f"{base}/actorOin", code="invalid-oin",
+                                         reason="An OIN is 20 digits."))
+        if event.relayedBy is not None and not OIN_RE.match(event.relayedBy):
+            problems.append(InvalidParam(name=f"{base}/relayedBy", code="invalid-oin",
                                          reason="An OIN is 20 digits."))
         if event.idempotencyKey is not None and not 0 < len(event.idempotencyKey) <= MAX_KEY_LENGTH:
             problems.append(InvalidParam(name=f"{base}/idempotencyKey", code="invalid-length",
@@ -98,6 +102,8 @@ def encode_entry(
     }
     if event.idempotencyKey is not None:
         doc["idempotencyKey"] = event.idempotencyKey
+    if event.relayedBy is not None:
+        doc["relayedBy"] = event.relayedBy
     return canonical_json(doc)
 
 

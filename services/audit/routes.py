@@ -1,7 +1,8 @@
 """The audit service's HTTP interface.
 
-Only TTP services append (role ``service``); only auditors read (role
-``auditor``): entries, proofs, checkpoints and the consent report. Nobody
+Only TTP services append, each only the event kinds it produces and only
+naming an actor it may act for (``ttp.privileges.APPENDS``); only auditors
+read (role ``auditor``): entries, proofs, checkpoints and the consent report. Nobody
 else, not even a provider about its own records, reads the log directly;
 providers hold their receipts instead.
 """
@@ -22,16 +23,17 @@ from services.audit.entries import AGB_RE, PERIOD_RE, check_events
 from services.audit.sink import AuditLog
 from services.audit.store import AuditStore
 from ttp.audit_events import EVENT_KINDS, AuditEvent
-from ttp.identity import require_roles
+from ttp.identity import refuse, require_roles, require_service
+from ttp.privileges import append_refusal
 from ttp.problems import InvalidParam, Problem, pydantic_invalid_params
-from ttp.registry import Party
+from ttp.registry import Party, Registry
 
 #: Upper bound of one append call; ingest sends one call per batch of at most 10,000 records.
 MAX_EVENTS = 50_000
 MAX_PAGE = 10_000
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
-Service = Annotated[Party, Depends(require_roles("service"))]
+Service = Annotated[Party, Depends(require_service("ingest", "pseudonymise", "aggregate", "report", "portal"))]
 Auditor = Annotated[Party, Depends(require_roles("auditor"))]
 TEXT = "text/plain; charset=utf-8"
 
@@ -89,13 +91,18 @@ UNAVAILABLE = Problem(503, "The audit log's database is unavailable; nothing was
     summary="Append a batch of events (TTP services only)",
     description="Appends the events in order, durably, and answers with a receipt: leaf indexes, "
     "the signed checkpoint and an inclusion proof per event. Events whose idempotencyKey is "
-    "already in the log are not appended again; they get their existing leaf.",
+    "already in the log are not appended again; they get their existing leaf. Each service may "
+    "append only the kinds of entry it produces, naming as actor itself or a party it acts for "
+    "(services/audit/README.md, 'Who may append what'); any other batch is refused whole (403).",
     status_code=201,
     operation_id="appendAuditEntries",
     responses={200: {"description": "Every event was already in the log"},
                201: {"description": "Appended; the receipt"},
                400: {"description": "Invalid events; nothing appended",
                      "content": {"application/problem+json": {}}},
+               403: {"description": "Not a TTP service, or an event of a kind this service does not "
+                                    "produce or naming an actor it does not act for (logged); nothing "
+                                    "appended", "content": {"application/problem+json": {}}},
                503: {"description": "Database unavailable; nothing appended, resend",
                      "content": {"application/problem+json": {}}}},
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
@@ -111,6 +118,19 @@ async def append_entries(request: Request, party: Service) -> Response:
     problems = check_events(body.events)
     if problems:
         raise Problem(400, "Some events are not valid; nothing was appended.", invalid_params=problems)
+    registry: Registry = request.app.state.registry
+    judged: dict[tuple[Any, ...], str | None] = {}  # a batch has one actor: judge each shape once
+    for i, event in enumerate(body.events):
+        shape = (event.kind, event.actorOin, event.relayedBy, repr(event.subject.get("provider")),
+                 repr(event.subject.get("gemeente")))
+        if shape not in judged:
+            judged[shape] = append_refusal(registry, party, event.kind, event.actorOin, event.subject,
+                                           event.relayedBy)
+        reason = judged[shape]
+        if reason is not None:
+            problem = refuse(request, party.oin, f"Event {i}: {reason} Nothing was appended.")
+            problem.invalid_params = [InvalidParam(name=f"/events/{i}", code="not-permitted", reason=reason)]
+            raise problem
     audit_log: AuditLog = request.app.state.audit_log
     try:
         receipt = await audit_log.append(body.events, party.oin, proofs=body.proofs)

@@ -68,7 +68,7 @@ def _audit_events(
             content_hash = current["value"]
             events.append(
                 dict(
-                    kind=kind, actorOin=party.oin,
+                    kind=kind, actorOin=party.oin, relayedBy=party.relayed_by,
                     subject={
                         "provider": agb, "recordId": rid, "contentHash": content_hash,
                         "contentKeyVersion": current["keyVersion"],
@@ -83,7 +83,7 @@ def _audit_events(
         codes = sorted({p.code for p in problem.problems})
         events.append(
             dict(
-                kind="record-rejected", actorOin=party.oin,
+                kind="record-rejected", actorOin=party.oin, relayedBy=party.relayed_by,
                 subject={
                     "provider": agb, "recordId": problem.recordId, "batchId": batch_id,
                     "index": problem.index, "codes": codes,
@@ -110,7 +110,7 @@ def batch_summary(
     digest = h.hexdigest()
     agb = party.agb or ""
     return dict(
-        kind="batch-received", actorOin=party.oin,
+        kind="batch-received", actorOin=party.oin, relayedBy=party.relayed_by,
         subject={"provider": agb, "batchId": batch_id, "counts": counts.model_dump(), "entries": entries,
                  "recordsDigest": digest},
         idempotencyKey=f"batch-received:{agb}:{batch_id}:{digest}",

@@ -63,3 +63,12 @@ def load_receipt(engine: Engine, provider: str, batch_id: str) -> dict[str, Any]
             select(R.c.receipt).where(and_(R.c.provider_agb == provider, R.c.batch_id == batch_id))
         ).first()
     return dict(row.receipt) if row else None
+
+
+def delivered_by_another(engine: Engine, provider: str, batch_id: str) -> bool:
+    """Whether some other provider delivered a batch with this id (to log a cross-party read)."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(R.c.batch_id).where(and_(R.c.batch_id == batch_id, R.c.provider_agb != provider)).limit(1)
+        ).first()
+    return row is not None

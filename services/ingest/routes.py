@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from services.ingest.identifier_screen import refuse_personal_identifier
 from services.ingest.models import BatchEnvelope, Receipt
 from services.ingest.pipeline import Upstreams, process_batch
-from services.ingest.receipts import load_receipt, save_receipt
+from services.ingest.receipts import delivered_by_another, load_receipt, save_receipt
 from services.ingest.upstream import Unavailable, post_json
 from services.ingest.withdrawal import ConsentWithdrawal, WithdrawalReceipt
 from ttp.audit_events import AuditEvent
-from ttp.identity import require_roles
+from ttp.identity import refuse, require_roles
 from ttp.problems import PROBLEM_JSON, Problem, pydantic_invalid_params
 from ttp.registry import Party
 
@@ -109,12 +109,21 @@ async def post_batch(request: Request, party: Party = Depends(provider_only)) ->
     summary="The receipt of a batch, again",
     operation_id="getBatchReceipt",
     response_model=Receipt,
-    responses={403: ERRORS[403], 404: {"description": "No batch with this id from you", **PROBLEM}},
+    description="The path names no provider: it always means a batch *you* delivered. A batchId "
+    "that only another provider used answers exactly as one nobody used (404), deliberately, so "
+    "that no provider learns another's batch ids; the attempt is logged as a refusal all the same.",
+    responses={403: ERRORS[403], 404: {"description": "No batch with this id from you (a cross-party "
+                                                      "attempt is logged)", **PROBLEM}},
 )
 async def get_batch(batchId: str, request: Request, party: Party = Depends(provider_only)) -> Receipt:  # noqa: N803
-    receipt = await run_in_threadpool(load_receipt, request.app.state.engine, party.agb or "", batchId)
+    engine = request.app.state.engine
+    receipt = await run_in_threadpool(load_receipt, engine, party.agb or "", batchId)
     if receipt is None:
-        raise Problem(404, "You delivered no batch with this batchId.")
+        missing = Problem(404, "You delivered no batch with this batchId.")
+        if await run_in_threadpool(delivered_by_another, engine, party.agb or "", batchId):
+            raise refuse(request, party.oin, "A provider asked for the receipt of another provider's batch.",
+                         answer=missing)
+        raise missing
     return Receipt.model_validate(receipt)
 
 
@@ -152,7 +161,7 @@ async def post_withdrawal(request: Request, party: Party = Depends(provider_only
          "withdrawnOn": req.withdrawnOn.isoformat()},
     )
     event = AuditEvent(
-        kind="consent-withdrawn", actorOin=party.oin,
+        kind="consent-withdrawn", actorOin=party.oin, relayedBy=party.relayed_by,
         subject={"provider": party.agb, "trajectoryId": req.trajectoryId, "withdrawnOn": req.withdrawnOn.isoformat(),
                  "removed": result["removed"], "removedRecordIds": result["recordIds"],
                  "periods": result["periods"]},

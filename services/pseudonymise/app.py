@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from services.pseudonymise.keyring import Keyring
+from services.pseudonymise.models import PseudonymRequest
 from services.pseudonymise.routes import router
 from ttp.app_factory import create_app as create_service_app
+from ttp.openapi_models import document_models
 from ttp.registry import Registry
 from ttp.settings import Settings, get_settings
 
@@ -56,4 +58,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.keyring = keyring
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.include_router(router)
+    document_models(app, PseudonymRequest)
     return app

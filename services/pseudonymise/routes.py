@@ -8,8 +8,9 @@ from fastapi.responses import Response
 
 from services.pseudonymise.keyring import Keyring
 from services.pseudonymise.models import PseudonymRequest, PseudonymResponse
-from ttp.identity import require_roles
+from ttp.identity import require_service
 from ttp.registry import Party
+from ttp.request_body import json_body_spec, parse_body
 
 router = APIRouter(prefix="/v1", tags=["pseudonyms"])
 
@@ -21,12 +22,14 @@ router = APIRouter(prefix="/v1", tags=["pseudonyms"])
     response_model=PseudonymResponse,
     responses={
         400: {"description": "Invalid request", "content": {"application/problem+json": {}}},
-        403: {"description": "Caller is not a TTP service", "content": {"application/problem+json": {}}},
+        403: {"description": "Caller is not the ingest service (logged)",
+              "content": {"application/problem+json": {}}},
     },
+    openapi_extra=json_body_spec(PseudonymRequest),
 )
-async def create_pseudonyms(
-    body: PseudonymRequest, request: Request, _party: Party = Depends(require_roles("service"))
-) -> Response:
+async def create_pseudonyms(request: Request, _party: Party = Depends(require_service("ingest"))) -> Response:
+    """Only ingest asks: to anyone else this would be a BSN-to-pseudonym oracle."""
+    body = await parse_body(request, PseudonymRequest)
     ring: Keyring = request.app.state.keyring
     ring.refresh()
     values = [ring.pseudonymise(i.kind, i.value) for i in body.identifiers]

@@ -19,9 +19,10 @@ from services.report.cache import RenderCache
 from services.report.figures import FigureCache, FigureSource
 from services.report.models import parties
 from services.report.routes import router
-from services.report.schemas import ReportDocument
+from services.report.schemas import AnnotationsIn, ReportDocument
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import database_status
+from ttp.openapi_models import document_models
 from ttp.service_state import close_storing_service, open_storing_service
 from ttp.settings import Settings, get_settings
 
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
     )
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.include_router(router)
+    document_models(app, AnnotationsIn)
     return app

@@ -6,8 +6,9 @@ Who may do what (SPEC, parties and roles):
   the shareable variant with gemeenten of its choice;
 * a gemeente lists and reads the shareable reports shared with it, and nothing
   else; the ``intern`` variant is never readable by anyone but its provider;
-* a TTP service (the disclosure check) lists every share ever made and reads
-  the shareable figures exactly as they were served;
+* the aggregate service (its disclosure check) lists every share ever made and
+  reads the shareable figures exactly as they were served; no other TTP service
+  reads anything here;
 * the Rijk and auditors read no reports.
 
 Every refusal goes through ``ttp.identity.refuse`` (logged 403). Shares,
@@ -53,9 +54,10 @@ from services.report.schemas import (
     ShareRecordList,
 )
 from ttp.audit_events import AuditEvent
-from ttp.identity import refuse, require_roles
+from ttp.identity import refuse, require_roles, require_service
 from ttp.problems import InvalidParam, Problem
 from ttp.registry import Party, Registry
+from ttp.request_body import json_body_spec, parse_body
 
 log = logging.getLogger("ttp.report")
 router = APIRouter(prefix="/v1", tags=["reports"])
@@ -94,9 +96,9 @@ PeriodPath = Annotated[str, Path(pattern=PERIOD_PATTERN, description="Half year,
 GemeenteCode = Annotated[str, Path(pattern=GEMEENTE_PATTERN, description="CBS code, e.g. GM0363")]
 
 provider_only = require_roles("provider")
-report_readers = require_roles("provider", "gemeente", "service")
+report_readers = require_roles("provider", "gemeente", services=("aggregate",))
 gemeente_only = require_roles("gemeente")
-service_only = require_roles("service")
+disclosure_check = require_service("aggregate")
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/problem+json": {}}}
@@ -236,12 +238,14 @@ async def get_annotations(
     "annotations appear in both variants, so also in what a gemeente reads; never write "
     "personal data in them (a BSN or six-position postcode is refused).",
     operation_id="putReportAnnotations", responses=_PROBLEMS,
+    openapi_extra=json_body_spec(AnnotationsIn),
 )
 async def put_annotations(
-    request: Request, body: AnnotationsIn, providerId: ProviderId, period: PeriodPath,  # noqa: N803
+    request: Request, providerId: ProviderId, period: PeriodPath,  # noqa: N803
     party: Party = Depends(provider_only),
 ) -> AnnotationsOut:
     _own_provider(request, party, providerId)
+    body = await parse_body(request, AnnotationsIn, "The annotations are not valid; see invalidParams.")
     now = dt.datetime.now(dt.UTC)
 
     def change(conn: Connection) -> tuple[list[AnnotationOut], list[str]]:
@@ -254,7 +258,7 @@ async def put_annotations(
         digest = hashlib.sha256(
             "\x1e".join(a.model_dump_json(exclude={"updatedAt"}) for a in items).encode()
         ).hexdigest()
-        return [AuditEvent(kind="annotation-changed", actorOin=party.oin, subject={
+        return [AuditEvent(kind="annotation-changed", actorOin=party.oin, relayedBy=party.relayed_by, subject={
             "provider": providerId, "period": period, "indicators": changed,
             "contentHash": digest,
         })]
@@ -313,7 +317,7 @@ async def put_share(
         if not changed:
             return []
         return [AuditEvent(
-            kind="share-granted", actorOin=party.oin,
+            kind="share-granted", actorOin=party.oin, relayedBy=party.relayed_by,
             subject={"provider": providerId, "period": period, "variant": "deelbaar",
                      "gemeenteCode": gemeenteCode},
             idempotencyKey=f"share-granted:{providerId}:{period}:{gemeenteCode}:"
@@ -346,7 +350,7 @@ async def delete_share(
         if row is None:
             return []
         return [AuditEvent(
-            kind="share-revoked", actorOin=party.oin,
+            kind="share-revoked", actorOin=party.oin, relayedBy=party.relayed_by,
             subject={"provider": providerId, "period": period, "variant": "deelbaar",
                      "gemeenteCode": gemeenteCode},
             idempotencyKey=f"share-revoked:{providerId}:{period}:{gemeenteCode}:{now.isoformat()}",
@@ -388,7 +392,7 @@ async def all_shares(
     gemeenteCode: Annotated[str | None, Query(pattern=GEMEENTE_PATTERN)] = None,  # noqa: N803
     providerId: Annotated[str | None, Query(pattern=AGB_PATTERN)] = None,  # noqa: N803
     period: Annotated[str | None, Query(pattern=PERIOD_PATTERN)] = None,
-    _party: Party = Depends(service_only),
+    _party: Party = Depends(disclosure_check),
 ) -> ShareRecordList:
     """For the LP disclosure audit: a gemeente's feed is checked together with every shareable
     report it was (or is) given, in every version it was served."""
@@ -410,7 +414,7 @@ async def all_shares(
 async def disclosed_snapshot(
     request: Request, providerId: ProviderId, period: PeriodPath,  # noqa: N803
     dataVersion: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],  # noqa: N803
-    _party: Party = Depends(service_only),
+    _party: Party = Depends(disclosure_check),
 ) -> dict[str, Any]:
     """The report document of that version without the provider's annotations."""
     figures = await run_in_threadpool(store.snapshot, _engine(request), providerId, period,
@@ -595,7 +599,7 @@ async def _disclose(request: Request, doc: ReportDocument, gemeente: str) -> Non
 
 def _audit_read(request: Request, party: Party, doc: ReportDocument, fmt: str, access: str) -> None:
     request.app.state.audit_sink.append_soon([AuditEvent(
-        kind="report-read", actorOin=party.oin,
+        kind="report-read", actorOin=party.oin, relayedBy=party.relayed_by,
         subject={"provider": doc.providerId, "period": doc.period, "variant": doc.variant,
                  "format": fmt, "access": access, "dataVersion": doc.dataVersion,
                  "service": "report"},

@@ -15,10 +15,13 @@ from services.audit.store import AuditStore, make_audit_engine
 from ttp.audit_events import AuditEvent
 from ttp.checkpoint import CheckpointSigner, load_private_key, load_public_key
 from ttp.db import migrate
+from ttp.pki import sample_parties
 from ttp.registry import load_yaml
 from ttp.settings import Settings
 
 INGEST_OIN = "00000099500000000001"
+#: The dev provider OIN of each dev AGB: an entry about a provider names that provider as actor.
+PROVIDER_OINS = {p.codes["agb"]: p.oin for p in sample_parties() if p.role == "provider"}
 
 
 def oin_of(pki: Path, slug: str) -> str:
@@ -35,11 +38,14 @@ def events(
     keyed: bool = True,
     **subject: Any,
 ) -> list[AuditEvent]:
-    """``n`` record events with distinct record ids (and idempotency keys unless ``keyed=False``)."""
+    """``n`` record events with distinct record ids (and idempotency keys unless ``keyed=False``).
+
+    The actor is the provider the events are about, as ingest would append them.
+    """
     return [
         AuditEvent(
             kind=kind,
-            actorOin="00000099100000000001",
+            actorOin=PROVIDER_OINS.get(provider, "00000099100000000001"),
             subject={"provider": provider, "recordId": f"{tag}-{i}", "contentHash": f"{i:064x}",
                      "contentKeyVersion": 1,
                      "legalBasis": "wettelijke-verplichting", "consent": None, "period": period,

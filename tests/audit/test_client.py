@@ -129,13 +129,13 @@ async def test_append_soon_retries_until_the_log_takes_it(audit_app: FastAPI, de
     client = httpx.AsyncClient(transport=httpx.MockTransport(flaky), base_url="https://audit/v1")
     sink = HttpAuditSink(app_settings(tmp_path, dev_pki), "ingest", client=client)
     sink.background._retry_initial = 0.01
-    sink.append_soon([AuditEvent(kind="feed-read", actorOin="00000099200000000001",
-                                 subject={"gemeente": "GM0363", "period": "2026-H1"})])
-    sink.append_soon(events(3, "later", kind="report-read", keyed=False))
+    sink.append_soon([AuditEvent(kind="refusal", actorOin="00000099200000000001",
+                                 subject={"service": "ingest", "reason": "test"})])
+    sink.append_soon(events(3, "later", kind="record-rejected", keyed=False))
     assert await sink.background.flush(5.0)
     assert failures["left"] == 0 and sink.background.sent == 4
     kinds = [orjson.loads(e.body)["kind"] for e in audit_app.state.store.entries()]
-    assert kinds == ["feed-read", "report-read", "report-read", "report-read"]
+    assert kinds == ["refusal", "record-rejected", "record-rejected", "record-rejected"]
     await sink.aclose()
     await real.aclose()
 
@@ -193,7 +193,7 @@ async def test_http_sink_over_mutual_tls(served: Settings) -> None:
     sink = HttpAuditSink(served, "ingest")
     receipt = await sink.append(events(20, "tls"))
     assert receipt["treeSize"] == 20
-    sink.append_soon([AuditEvent(kind="report-read", actorOin="00000099100000000001",
+    sink.append_soon([AuditEvent(kind="batch-received", actorOin="00000099100000000001",
                                  subject={"provider": "98000001", "period": "2026-H1"})])
     await sink.aclose()
     # a provider's certificate is refused by the log over the same TLS path
@@ -214,7 +214,7 @@ async def test_http_sink_over_mutual_tls(served: Settings) -> None:
             break
         await asyncio.sleep(0.05)
     await auditor.aclose()
-    assert [e["entry"]["kind"] for e in entries].count("report-read") == 1
+    assert [e["entry"]["kind"] for e in entries].count("batch-received") == 1
     assert len(entries) == 21 + 1  # 20 records, the read, and the provider's refusal
 
 

@@ -7,23 +7,22 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from tests.audit.conftest import PROVIDER_OINS
 from tests.helpers.asgi import party_client
 from ttp.audit_events import AuditEvent
 from ttp.checkpoint import verify_checkpoint
 
-PROVIDER_OIN = "00000099100000000001"
-
 
 def record(kind: str, record_id: str, basis: str | None, by: str | None, *, provider: str = "98000001",
            period: str | None = "2026-H1", **extra: Any) -> dict[str, Any]:
-    """An event shaped as ingest writes it (services/ingest/pipeline.py)."""
+    """An event shaped as ingest writes it (services/ingest/pipeline.py), the provider as actor."""
     subject: dict[str, Any] = {"provider": provider, "recordId": record_id, "batchId": "b1", **extra}
     if period is not None:
         subject["period"] = period
     if basis is not None:
         subject.update(legalBasis=basis, consentBy=by, consentOn="2026-02-01" if by else None,
                        contentHash="ab" * 32, contentKeyVersion=1)
-    return AuditEvent(kind=kind, actorOin=PROVIDER_OIN, subject=subject).model_dump(exclude_none=True)
+    return AuditEvent(kind=kind, actorOin=PROVIDER_OINS[provider], subject=subject).model_dump(exclude_none=True)
 
 
 def test_counts_by_legal_basis_and_consent_and_lists_age_rule_rejections(audit_app: FastAPI,

@@ -10,7 +10,6 @@ written by then, so its privacy check also covers the fuzzer's traffic.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -20,7 +19,9 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.helpers.cluster import START_ORDER, Cluster
+from ttp.identity import Require
 from ttp.openapi_export import API_PREFIX, create_service_app, scratch_settings, services_with_app
+from ttp.registry import ROLES
 from ttp.settings import SERVICES
 
 #: The party whose certificate each service is mostly called with (its main caller).
@@ -39,21 +40,27 @@ PARTY_FOR_ROLE: dict[str, str] = {
     "gemeente": "gemeente-GM0363",
     "rijk": "rijk",
     "auditor": "auditor",
-    "service": "service-ingest",
+    "operator": "operator",
 }
 
 
-def _roles(dependant: Any) -> tuple[str, ...]:
-    """The roles a route admits: read from its ``require_roles`` dependency (ttp.identity)."""
+def _admitted(dependant: Any) -> str | None:
+    """A dev party the route's ``Require`` dependency (ttp.identity) admits, or None if it has none."""
     call = getattr(dependant, "call", None)
-    if call is not None and getattr(call, "__qualname__", "").startswith("require_roles."):
-        roles = inspect.getclosurevars(call).nonlocals.get("roles", ())
-        return tuple(roles)
+    if isinstance(call, Require):
+        if call.registered:
+            return None
+        for role in ROLES:
+            if role in call.roles:
+                return PARTY_FOR_ROLE[role]
+        if call.services:  # ingest, the main producer, where it is admitted (its audit appends are the examples)
+            return f"service-{'ingest' if 'ingest' in call.services else sorted(call.services)[0]}"
+        return None
     for sub in getattr(dependant, "dependencies", []):
-        found = _roles(sub)
+        found = _admitted(sub)
         if found:
             return found
-    return ()
+    return None
 
 
 @cache
@@ -66,8 +73,7 @@ def callers(service: str) -> dict[tuple[str, str], str]:
             route = ctx.original_route
             if not isinstance(route, APIRoute) or not ctx.path_format:
                 continue
-            roles = _roles(route.dependant)
-            party = PARTY_FOR_ROLE[roles[0]] if roles else MAIN_CALLER[service]
+            party = _admitted(route.dependant) or MAIN_CALLER[service]
             path = ctx.path_format.removeprefix(API_PREFIX) or "/"
             for method in ctx.methods or ():
                 out[(method.upper(), path)] = party

@@ -222,7 +222,7 @@ def test_example_configuration_loads_into_the_real_settings_and_registry(tmp_pat
     settings = Settings(**env)  # type: ignore[arg-type]
     assert settings.suppression_threshold >= 10
     parties = load_yaml(DEPLOY / "config" / "parties.example.yaml")
-    assert {p.slug for p in parties if p.role == "service"} == {f"service-{s}" for s in SERVICES}
+    assert {p.service for p in parties if p.role == "service"} == {*SERVICES, "portal"}
     assert all(len(p.oin) == 20 for p in parties)
 
 

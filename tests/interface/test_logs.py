@@ -160,11 +160,12 @@ def test_no_identifier_of_a_person_in_any_log(live: Cluster, delivery: dict[str,
 @pytest.mark.parametrize("service", SERVICES)
 def test_metrics_count_requests_and_carry_no_identifier(live: Cluster, delivery: dict[str, Any], service: str) -> None:
     require_app(service)
-    with live.client(f"service-{service if service != 'ingest' else 'aggregate'}", service) as client:
+    with live.client("operator", service) as client:
         response = client.get("/metrics")
-    with live.client("provider-98000001", service) as client:
-        refused = client.get("/metrics")
-    assert refused.status_code == 403  # delivery volumes are for TTP monitoring only
+    for slug in ("provider-98000001", f"service-{'aggregate' if service == 'ingest' else 'ingest'}"):
+        with live.client(slug, service) as client:
+            refused = client.get("/metrics")
+        assert refused.status_code == 403  # delivery volumes are for TTP monitoring only
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text

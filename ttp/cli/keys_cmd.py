@@ -36,7 +36,10 @@ def _audit(kind_detail: dict[str, object]) -> None:
 
     settings = get_settings()
     registry = Registry.from_yaml(settings.registry)
-    oin = next(p.oin for p in registry.all() if p.slug == "service-pseudonymise")
+    own = registry.service("pseudonymise")
+    if own is None:
+        raise typer.BadParameter("the party registry has no pseudonymise service")
+    oin = own.oin
 
     async def send() -> None:
         sink = HttpAuditSink(settings, "pseudonymise")

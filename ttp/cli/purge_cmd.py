@@ -24,7 +24,7 @@ console = Console(stderr=True)
 def service_oin(settings: Settings, service: str = "aggregate") -> str:
     """The OIN the registry gives a TTP service (the actor of its audit entries)."""
     for party in load_yaml(settings.registry):
-        if party.role == "service" and party.slug == f"service-{service}":
+        if party.service == service:
             return party.oin
     raise typer.BadParameter(f"the party registry has no service-{service}")
 
