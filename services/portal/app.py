@@ -21,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.portal.pages import auditor, figures, provider
+from services.portal.pages import auditor, figures, provider, reports
 from services.portal.pages.render import render
 from services.portal.relay import ClientFor, PooledClients, Relay
 from services.portal.session import Forbidden, SignInRequired, signed_in
@@ -137,4 +137,5 @@ def create_app(settings: Settings | None = None, portal: PortalSettings | None =
     app.include_router(provider.router)
     app.include_router(figures.router)
     app.include_router(auditor.router)
+    app.include_router(reports.router)
     return app

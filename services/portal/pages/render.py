@@ -23,6 +23,14 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent
 #: Delivery term after a half year (CBS protocol: within 3 weeks); until it passed, figures are voorlopig.
 DELIVERY_TERM = dt.timedelta(weeks=3)
 
+#: The main menu of each role.
+NAV: dict[str, tuple[tuple[str, str], ...]] = {
+    "provider": (("/aanbieder", "Aanleveren"), ("/aanbieder/rapporten", "Spiegelrapportages")),
+    "gemeente": (("/gemeente", "Cijfers"), ("/gemeente/gedeelde-rapporten", "Gedeelde rapporten")),
+    "rijk": (("/rijk", "Cijfers"),),
+    "auditor": (("/auditor", "Auditlog"),),
+}
+
 ROLE_LABELS = {"provider": "Jeugdhulpaanbieder", "gemeente": "Gemeente", "rijk": "Rijk", "auditor": "Auditor"}
 
 
@@ -31,7 +39,8 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
     person = getattr(request.state, "person", None)
     return TEMPLATES.TemplateResponse(
         request, template,
-        {"person": person, "csrf_token": csrf_token(request), "role_labels": ROLE_LABELS, **context},
+        {"person": person, "csrf_token": csrf_token(request), "role_labels": ROLE_LABELS, "nav": NAV,
+         **context},
         status_code=status,
     )
 
