@@ -49,7 +49,7 @@ def party_clients(settings: Settings) -> Callable[[str, str], httpx.AsyncClient]
         key = (callee, oin)
         if key not in clients:
             clients[key] = httpx.AsyncClient(base_url=settings.base_url(callee),
-                                             verify=client_context(settings.pki, party.slug), timeout=60.0)
+                                             verify=client_context(settings.pki, party.slug), timeout=180.0)
         return clients[key]
 
     return client_for
@@ -83,7 +83,9 @@ class PortalStack:
     """Cluster + OpenID provider + one or more portals, and the accounts to sign in with."""
 
     def __init__(self, home: Path) -> None:
-        self.cluster = Cluster(home)
+        # Calls between the services get more time than in production: seven engineers share two cores,
+        # and report's first read of a period makes aggregate compute the national reference.
+        self.cluster = Cluster(home, extra_env={"TTP_UPSTREAM_TIMEOUT": "150"})
         self.settings = self.cluster.settings
         self.idp_port = free_port()
         self.portals: list[ThreadServer] = []
