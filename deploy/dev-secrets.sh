@@ -23,6 +23,13 @@ for service in ingest pseudonymise aggregate report audit; do
   cp "$pki/clients/service-$service.pem" "$secrets/service-$service.pem"
   cp "$pki/clients/service-$service.key" "$secrets/service-$service.key"
 done
+cp "$pki/servers/portal.pem" "$secrets/portal-server.pem"
+cp "$pki/servers/portal.key" "$secrets/portal-server.key"
+cp "$pki/clients/service-portal.pem" "$secrets/service-portal.pem"
+cp "$pki/clients/service-portal.key" "$secrets/service-portal.key"
+# In production the OpenID provider issues the portal's client secret when the portal is registered.
+[ -s "$secrets/portal-oidc-client-secret" ] || openssl rand -hex 32 > "$secrets/portal-oidc-client-secret"
+[ -s "$secrets/portal-session.key" ] || openssl rand -hex 32 > "$secrets/portal-session.key"
 for key in "$keys"/v*.key; do
   version=$(basename "$key" .key)
   cp "$key" "$secrets/pseudonym-key-$version"

@@ -26,6 +26,13 @@ from ttp.settings import SERVICES
 
 VALIDITY = dt.timedelta(days=825)
 
+#: The web portal: a TLS server for browsers (``servers/portal.pem``) and, as the ``service`` party
+#: ``service-portal``, an mTLS client of the services that relays for a signed-in person's party.
+PORTAL = "portal"
+PORTAL_SLUG = f"service-{PORTAL}"
+#: The embedded OpenID provider people sign in at in development (``ttp up``); a TLS server only.
+DEV_IDP = "dev-idp"
+
 
 @dataclass(frozen=True)
 class PartySpec:
@@ -70,10 +77,12 @@ def sample_parties() -> list[PartySpec]:
         )
     parties.append(PartySpec("rijk", _oin(30, 1), "rijk", "Ministerie van VWS"))
     parties.append(PartySpec("auditor", _oin(40, 1), "auditor", "Auditdienst Rijk"))
-    # The portal (a later issue) has only a client certificate: it relays for signed-in people.
-    for i, service in enumerate((*SERVICES, "portal"), start=1):
+    # The portal has only a client certificate towards the services: it relays for signed-in people.
+    for i, service in enumerate(SERVICES, start=1):
         parties.append(PartySpec(f"service-{service}", _oin(50, i), "service", f"TTP {service}",
                                  {"service": service}))
+    parties.append(PartySpec(PORTAL_SLUG, _oin(50, len(SERVICES) + 1), "service", "TTP portal",
+                             {"service": "portal"}))
     parties.append(PartySpec("operator", _oin(60, 1), "operator", "TTP beheer (monitoring)"))
     return parties
 
@@ -226,7 +235,7 @@ def init_pki(pki_dir: Path, *, hostnames: list[str] | None = None, force: bool =
     _write_cert(ca_cert_path, ca_cert)
 
     by_slug = {p.slug: p for p in parties}
-    for service in SERVICES:
+    for service in (*SERVICES, PORTAL):
         key = ec.generate_private_key(ec.SECP256R1())
         oin = by_slug[f"service-{service}"].oin
         cert = _issue(
@@ -236,6 +245,11 @@ def init_pki(pki_dir: Path, *, hostnames: list[str] | None = None, force: bool =
         cert_path, key_path = server_paths(pki_dir, service)
         _write_key(key_path, key)
         _write_cert(cert_path, cert)
+    idp_key = ec.generate_private_key(ec.SECP256R1())
+    idp_cert = _issue(_name("ttp-dev-idp"), idp_key.public_key(), ca_cert, ca_key,
+                      server_names=[*hostnames, DEV_IDP], client=False)
+    _write_key(server_paths(pki_dir, DEV_IDP)[1], idp_key)
+    _write_cert(server_paths(pki_dir, DEV_IDP)[0], idp_cert)
 
     for party in parties:
         key = ec.generate_private_key(ec.SECP256R1())

@@ -21,6 +21,7 @@ DEFAULT_PORTS: dict[str, int] = {
     "aggregate": 8443,
     "report": 8444,
     "audit": 8445,
+    "portal": 8446,
 }
 
 #: Services that keep state and therefore own a database.
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     aggregate_port: int = DEFAULT_PORTS["aggregate"]
     report_port: int = DEFAULT_PORTS["report"]
     audit_port: int = DEFAULT_PORTS["audit"]
+    #: The web portal for people (HTTPS for browsers; not one of ``SERVICES``, which are the APIs).
+    portal_port: int = DEFAULT_PORTS["portal"]
 
     #: Database URLs per storing service; empty means a SQLite file under ``home``.
     ingest_database_url: str = ""

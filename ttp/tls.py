@@ -66,3 +66,24 @@ def client_context_from_files(ca: Path, cert: Path, key: Path) -> ssl.SSLContext
     _harden(ctx)
     ctx.load_cert_chain(cert, key)
     return ctx
+
+
+def browser_server_context(pki_dir: Path, service: str) -> ssl.SSLContext:
+    """Server side for people's browsers (the portal): present the certificate, ask for none.
+
+    People sign in with OpenID Connect, not with a client certificate, so this context
+    deliberately sets ``CERT_NONE``; the hardening is the same as on every API port.
+    """
+    cert, key = server_paths(pki_dir, service)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _harden(ctx)
+    ctx.load_cert_chain(cert, key)
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def server_auth_context(ca: Path) -> ssl.SSLContext:
+    """Client side without a certificate of its own (the portal calling its OpenID provider)."""
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(ca))
+    _harden(ctx)
+    return ctx

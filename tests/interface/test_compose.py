@@ -81,7 +81,7 @@ def test_docker_compose_rejects_a_broken_file(tmp_path: Path) -> None:
 
 def test_the_five_services_postgres_migration_and_jobs(model: dict[str, Any]) -> None:
     services = model["services"]
-    assert set(services) == {*SERVICES, "postgres", "migrate", "purge"}
+    assert set(services) == {*SERVICES, "postgres", "migrate", "purge", "portal"}
     for name in SERVICES:
         assert services[name]["command"] == ["serve", name]
         assert services[name]["image"] == services["migrate"]["image"]  # one image for all

@@ -78,8 +78,12 @@ def up(
         migrate(service, settings.database_url(service))
     console.print("Databases migrated: " + ", ".join(settings.database_url(s) for s in STORING_SERVICES))
     procs = start_services(settings)
+    from services.portal.launch import sign_in_help, start_portal
+
+    procs.update(start_portal(settings))
     for service in START_ORDER:
         console.print(f"  [green]up[/] {service:<13} {settings.base_url(service)}")
+    console.print(sign_in_help(settings), highlight=False, markup=False)
     pki: Path = settings.pki
     console.print(
         "\nAll services listen on TLS only and require a client certificate from the dev CA.\n"
