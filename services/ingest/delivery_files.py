@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from pydantic import BaseModel
 
-from services.ingest.models import MAX_BATCH_RECORDS, RecordProblem
+from services.ingest.models import MAX_BATCH_RECORDS
 from ttp.delivery_layout import BY_KEY, COLUMNS, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, Column, Path_, heading_key, row_record
 from ttp.problems import InvalidParam, Problem
 
@@ -80,11 +80,14 @@ class FileDelivery:
 
         Walks the receipt's fields instead of naming them, so rejections and
         warnings (and any later list of per-record problems that locates them
-        by record index and JSON pointer) are placed the same way.
+        by record index and JSON pointer) are placed the same way: a model
+        with ``index`` and ``row`` fields (``services.ingest.models.RecordProblem``) gets the
+        row, every :class:`InvalidParam` its location.
         """
         for item in _models(receipt):
-            if isinstance(item, RecordProblem) and 0 <= item.index < len(self.rows):
-                item.row = self.rows[item.index]
+            index = getattr(item, "index", None)
+            if "row" in type(item).model_fields and isinstance(index, int) and 0 <= index < len(self.rows):
+                item.row = self.rows[index]  # type: ignore[attr-defined]
             elif isinstance(item, InvalidParam):
                 item.location = self.location(item.name)
 

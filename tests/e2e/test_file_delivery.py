@@ -16,7 +16,6 @@ import os
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from sqlalchemy import create_engine, select
 from services.aggregate.models import Trajectory
 from services.ingest.redelivery import replaceable_periods
 from tests.helpers.cluster import START_ORDER, Cluster
+from tests.helpers.files import zip_bomb
 from tests.helpers.records import generated, valid_record
 from ttp.delivery_layout import COLUMNS, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_lines, write_xlsx
 from ttp.periods import period_bounds, period_of, previous_period
@@ -201,18 +201,6 @@ def test_a_rejection_names_the_row_and_column_of_the_file(cluster: Cluster, tmp_
     assert locations == ["rij 2, kolom 'Zonder hulp verder meting 2'"]
 
 
-def _zip_bomb() -> bytes:
-    """An XLSX-shaped zip of a few hundred KB whose sheet unpacks to 300 MB."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", "<Types/>")
-        with z.open("xl/worksheets/sheet1.xml", "w") as part:
-            block = b" " * (1 << 20)
-            for _ in range(300):
-                part.write(block)
-    return buf.getvalue()
-
-
 @pytest.mark.parametrize(
     ("media", "body", "batch_id", "code", "says"),
     [
@@ -225,7 +213,7 @@ def _zip_bomb() -> bytes:
         (CSV_MEDIA_TYPE, "Recordnummer;Geboortedatum\r\nM-1;1-1-2012\r\n".encode("cp1252").replace(b"1-1", b"\xe9"),
          "m", "charset-mismatch", "windows-1252"),
         (XLSX_MEDIA_TYPE, b"PK\x03\x04 this is no workbook", "m", "file-unreadable", "not a readable XLSX"),
-        (XLSX_MEDIA_TYPE, _zip_bomb(), "m", "file-too-large", "unpacks to more than"),
+        (XLSX_MEDIA_TYPE, zip_bomb(), "m", "file-too-large", "unpacks to more than"),
         (CSV_MEDIA_TYPE, csv_bytes([valid_record("M-1")]), None, "required", "batchId"),
     ],
     ids=["missing-heading", "unknown-heading", "no-heading-row", "not-utf8", "not-xlsx", "zip-bomb", "no-batch-id"],
@@ -292,6 +280,11 @@ def test_a_redelivery_of_a_period_withdraws_exactly_the_record_left_out_and_logs
     again[3]["bsn"] = "123456789"
     path = tmp_path / f"herlevering-{period}.csv"
     path.write_bytes(csv_bytes(again))
+    # negative control: the same file as an ordinary delivery withdraws nothing
+    plain = deliver(cluster, REDELIVERY_AGB, path.read_bytes(), CSV_MEDIA_TYPE, "plain-delivery")
+    assert plain.status_code == 200 and plain.json()["withdrawn"] == [], plain.text
+    assert "P-4" in stored_ids(cluster, REDELIVERY_AGB)
+
     done = ttp_submit(cluster, str(path), "--provider", REDELIVERY_AGB, "--replace-period", period)
     assert done.returncode == 0, done.stderr
     assert "P-4" in done.stdout

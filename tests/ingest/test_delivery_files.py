@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from services.ingest.delivery_files import read_delivery
 from services.ingest.models import RecordProblem
 from services.ingest.rules import validate_records
+from tests.helpers.files import zip_bomb
 from tests.helpers.records import valid_record
 from ttp.delivery_layout import COLUMNS, CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_lines
 from ttp.problems import InvalidParam, Problem
@@ -191,3 +192,18 @@ def test_the_samples_in_docs_are_one_delivery_in_three_formats_and_every_heading
     documented = (samples.parent / "delivery.md").read_text()
     # meting 2 is documented as "the same for the second measurement"
     assert [c.heading for c in COLUMNS if f"`{c.heading.replace('meting 2', 'meting 1')}`" not in documented] == []
+
+
+def test_a_zip_bomb_is_refused_by_its_declared_size_before_openpyxl_opens_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import services.ingest.delivery_files as files
+
+    bomb = zip_bomb()
+    assert len(bomb) < 2 * 1024 * 1024
+    with pytest.raises(Problem) as info:
+        read_delivery(bomb, XLSX_MEDIA_TYPE, None, AGB)
+    assert [p.code for p in info.value.invalid_params or []] == ["file-too-large"]
+    # negative control: without the size check the same body goes on to openpyxl
+    monkeypatch.setattr(files, "XLSX_MAX_UNPACKED", 1 << 40)
+    with pytest.raises(Problem) as info:
+        read_delivery(bomb, XLSX_MEDIA_TYPE, None, AGB)
+    assert [p.code for p in info.value.invalid_params or []] == ["file-unreadable"]
