@@ -11,14 +11,14 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from services.ingest.delivery_files import FileDelivery, read_delivery
-from services.ingest.models import ID_PATTERN, BatchEnvelope, Receipt
+from services.ingest.models import EXAMPLE_RECORD, ID_PATTERN, BatchEnvelope, Receipt
 from services.ingest.pipeline import Upstreams, process_batch
 from services.ingest.receipts import load_receipt, save_receipt
 from services.ingest.redelivery import check_replace_period
 from services.ingest.upstream import Unavailable, post_json
 from services.ingest.withdrawal import ConsentWithdrawal, WithdrawalReceipt
 from ttp.audit_events import AuditEvent
-from ttp.delivery_layout import CSV_MEDIA_TYPE, FILE_MEDIA_TYPES, XLSX_MEDIA_TYPE
+from ttp.delivery_layout import CSV_MEDIA_TYPE, FILE_MEDIA_TYPES, XLSX_MEDIA_TYPE, csv_lines
 from ttp.identity import require_roles
 from ttp.problems import PROBLEM_JSON, InvalidParam, Problem, pydantic_invalid_params
 from ttp.registry import Party
@@ -73,7 +73,10 @@ class _Inflight:
         self.count -= 1
 
 
-_FILE_BODY = {"schema": {"type": "string", "format": "binary"}}
+_CSV_BODY = {"schema": {"type": "string"}, "example": "".join(csv_lines([EXAMPLE_RECORD]))}
+_XLSX_BODY = {"schema": {"type": "string", "format": "binary"},
+              "example": "(an XLSX workbook: the headings of the CSV layout in row 1 of the first sheet; "
+              "docs/samples/levering.xlsx)"}
 
 
 def _media_type(request: Request) -> tuple[str, str | None]:
@@ -110,7 +113,7 @@ async def _file_batch(request: Request, media: str, charset: str | None, batch_i
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchEnvelope"}},
-                        CSV_MEDIA_TYPE: _FILE_BODY, XLSX_MEDIA_TYPE: _FILE_BODY},
+                        CSV_MEDIA_TYPE: _CSV_BODY, XLSX_MEDIA_TYPE: _XLSX_BODY},
         }
     },
 )
