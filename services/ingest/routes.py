@@ -134,22 +134,23 @@ async def post_batch(
         media, charset = _media_type(request)
         delivery: FileDelivery | None = None
         if media in FILE_MEDIA_TYPES:
+            # A file is read into the envelope a JSON delivery would be: one envelope check for both.
             batch_id, delivery = await _file_batch(request, media, charset, batchId, party)
-            records: list[Any] = list(delivery.records)
+            body: Any = {"batchId": batch_id, "records": delivery.records}
         else:
             body = await _json_body(request)
-            try:
-                envelope = BatchEnvelope.model_validate(body)
-            except ValidationError as exc:
-                raise Problem(
-                    400, "The batch envelope is not valid; no record was processed.",
-                    invalid_params=pydantic_invalid_params(list(exc.errors())),
-                ) from exc
-            if batchId is not None and batchId != envelope.batchId:
-                raise Problem(400, "The batchId of the query and of the body differ.",
-                              invalid_params=[InvalidParam(name="batchId", code="batch-id-mismatch",
-                                                           reason="Leave batchId out of the query for JSON.")])
-            batch_id, records = envelope.batchId, envelope.records
+        try:
+            envelope = BatchEnvelope.model_validate(body)
+        except ValidationError as exc:
+            raise Problem(
+                400, "The batch envelope is not valid; no record was processed.",
+                invalid_params=pydantic_invalid_params(list(exc.errors())),
+            ) from exc
+        if delivery is None and batchId is not None and batchId != envelope.batchId:
+            raise Problem(400, "The batchId of the query and of the body differ.",
+                          invalid_params=[InvalidParam(name="batchId", code="batch-id-mismatch",
+                                                       reason="Leave batchId out of the query for JSON.")])
+        batch_id, records = envelope.batchId, envelope.records
         up: Upstreams = request.app.state.upstreams
         receipt = await process_batch(up, party, batch_id, records, today, replace_period=replace)
         if delivery is not None:
