@@ -18,7 +18,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -61,10 +61,14 @@ class ServiceMiddleware:
     responses too carry ``API-Version`` and ``X-Request-ID`` and are problem+json.
     """
 
-    def __init__(self, app: ASGIApp, *, service: str, max_body: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, service: str, max_body: int, file_media_types: Mapping[str, frozenset[str]]
+    ) -> None:
         self.app = app
         self.service = service
         self.max_body = max_body
+        #: Non-JSON bodies a path takes (ingest's batches: CSV and XLSX), under the same body limit.
+        self.file_media_types = file_media_types
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,7 +88,8 @@ class ServiceMiddleware:
                 return
             ctype = headers.get(b"content-type", b"").decode("latin-1").split(";")[0].strip().lower()
             has_body = (declared is not None and declared != b"0") or b"transfer-encoding" in headers
-            if has_body and ctype and not JSON_MEDIA_TYPES.match(ctype):
+            if (has_body and ctype and not JSON_MEDIA_TYPES.match(ctype)
+                    and ctype not in self.file_media_types.get(scope.get("path", ""), ())):
                 state["status"] = 415
                 await self._problem(
                     send, rid, Problem(415, "Send the request body as application/json."), scope, close=True
@@ -183,6 +188,7 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]] | None = None,
     max_body: int = 32 * 1024 * 1024,
     readiness: Callable[[FastAPI], Awaitable[dict[str, Any]]] | None = None,
+    file_media_types: Mapping[str, frozenset[str]] | None = None,
 ) -> FastAPI:
     """A FastAPI app with the TTP conventions; routes go on ``/v1`` routers."""
     app = FastAPI(
@@ -201,7 +207,8 @@ def create_app(
     )
     app.state.service_name = service
     install_problem_handlers(app)
-    app.add_middleware(ServiceMiddleware, service=service, max_body=max_body)
+    app.add_middleware(ServiceMiddleware, service=service, max_body=max_body,
+                       file_media_types=file_media_types or {})
 
     ops = APIRouter(prefix="/v1", tags=["operations"])
 

@@ -20,6 +20,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "record-rejected",
     "batch-received",
     "consent-withdrawn",
+    "record-withdrawn",
     "feed-read",
     "report-read",
     "share-granted",

@@ -50,6 +50,9 @@ class InvalidParam(BaseModel):
     name: str = Field(description="JSON pointer or parameter name of the offending value")
     code: str = Field(description="Stable machine-readable reason code")
     reason: str = Field(description="Human-readable explanation; never repeats the submitted value")
+    location: str | None = Field(
+        default=None, description="Where in a delivered CSV/XLSX file, e.g. \"rij 17, kolom 'Geboortedatum'\""
+    )
 
 
 class ProblemDetails(BaseModel):
@@ -94,7 +97,7 @@ class Problem(Exception):
         if instance:
             doc["instance"] = instance
         if self.invalid_params is not None:
-            doc["invalidParams"] = [p.model_dump() for p in self.invalid_params]
+            doc["invalidParams"] = [p.model_dump(exclude_none=True) for p in self.invalid_params]
         return doc
 
 

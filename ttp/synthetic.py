@@ -41,7 +41,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import orjson
 
@@ -779,10 +779,13 @@ def generate(config: SyntheticConfig) -> Iterator[tuple[Any, str | None]]:
 
 
 def write_jsonl(
-    config: SyntheticConfig, out: Path, progress: Callable[[int], None] | None = None
+    config: SyntheticConfig, out: Path, progress: Callable[[int], None] | None = None,
+    fmt: Literal["jsonl", "csv", "xlsx"] = "jsonl",
 ) -> GenerationSummary:
     """Write the records as JSON Lines, one orjson line at a time; returns a summary.
 
+    ``fmt`` ``csv`` or ``xlsx`` writes the same records as a delivery file in
+    the layout of :mod:`ttp.delivery_layout` instead (one row per record).
     ``progress`` is called with the number of records written since the last call
     (every 1,000 records and at the end).
     """
@@ -790,7 +793,16 @@ def write_jsonl(
     generator = _Generator(config)
     tmp = out.with_name(out.name + ".part")
     try:
-        _write(generator, tmp, summary, progress)
+        records = _counted(generator, summary, progress)
+        if fmt == "jsonl":
+            with tmp.open("wb") as fh:
+                for rec in records:
+                    fh.write(orjson.dumps(rec))
+                    fh.write(b"\n")
+        else:
+            from ttp.delivery_layout import write_csv, write_xlsx
+
+            (write_csv if fmt == "csv" else write_xlsx)(records, tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -800,32 +812,30 @@ def write_jsonl(
     return summary
 
 
-def _write(
+def _counted(
     generator: _Generator,
-    path: Path,
     summary: GenerationSummary,
     progress: Callable[[int], None] | None,
-) -> None:
+) -> Iterator[Any]:
+    """The generator's records, counted into ``summary`` as they pass."""
     pending = 0
-    with path.open("wb") as fh:
-        for rec, kind in generator.records():
-            fh.write(orjson.dumps(rec))
-            fh.write(b"\n")
-            summary.records += 1
-            if kind is not None:
-                summary.invalid += 1
-                summary.violations[kind] = summary.violations.get(kind, 0) + 1
-            else:
-                agb = rec["providerAgb"]
-                summary.per_provider[agb] = summary.per_provider.get(agb, 0) + 1
-                period = period_of(dt.date.fromisoformat(rec["endDate"]))
-                summary.per_period[period] = summary.per_period.get(period, 0) + 1
-                summary.unknown_bsn += rec["bsn"] == BSN_UNKNOWN
-                summary.without_measurement += not rec["measurements"]
-            pending += 1
-            if progress is not None and pending >= 1000:
-                progress(pending)
-                pending = 0
+    for rec, kind in generator.records():
+        yield rec
+        summary.records += 1
+        if kind is not None:
+            summary.invalid += 1
+            summary.violations[kind] = summary.violations.get(kind, 0) + 1
+        else:
+            agb = rec["providerAgb"]
+            summary.per_provider[agb] = summary.per_provider.get(agb, 0) + 1
+            period = period_of(dt.date.fromisoformat(rec["endDate"]))
+            summary.per_period[period] = summary.per_period.get(period, 0) + 1
+            summary.unknown_bsn += rec["bsn"] == BSN_UNKNOWN
+            summary.without_measurement += not rec["measurements"]
+        pending += 1
+        if progress is not None and pending >= 1000:
+            progress(pending)
+            pending = 0
     if progress is not None and pending:
         progress(pending)
 

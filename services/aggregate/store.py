@@ -135,6 +135,20 @@ def _withdrawn(conn: Connection, provider: str, req: PrepareRequest) -> dict[str
     return refused
 
 
+def _absent(conn: Connection, req: PrepareRequest) -> list[str]:
+    """Period re-delivery: the provider's stored records of the period that the new delivery leaves out.
+
+    A record the delivery carries but ingest rejected (``keepRecordIds``) is
+    not absent: its stored version stays until a valid one replaces it, so a
+    typo in a re-delivery never silently drops a trajectory from the figures.
+    """
+    present = {t.recordId for t in req.trajectories} | set(req.keepRecordIds)
+    stored = conn.execute(
+        select(T.c.record_id).where(and_(T.c.provider_agb == req.providerAgb, T.c.period == req.replacePeriod))
+    ).scalars()
+    return sorted(r for r in stored if r not in present)
+
+
 def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutcome:
     """Classify a batch and remember the outcome (idempotent; see module docstring)."""
     digest = payload_hash(req.trajectories)
@@ -145,9 +159,10 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutco
             )
         ).first()
         if row is not None and row.state == "committed":
-            if not same_payload(row.payload_hash, req.trajectories):
+            done = BatchOutcome.model_validate(row.outcome)
+            if not same_payload(row.payload_hash, req.trajectories) or done.replacePeriod != req.replacePeriod:
                 raise BatchConflict("This batchId was delivered before with different records.")
-            return BatchOutcome.model_validate(row.outcome)
+            return done
         live = _live_hashes(conn, req.providerAgb, [t.recordId for t in req.trajectories])
         refused = _withdrawn(conn, req.providerAgb, req)
         accepted: list[str] = []
@@ -167,7 +182,8 @@ def prepare(engine: Engine, req: PrepareRequest, now: dt.datetime) -> BatchOutco
                 corrections.append(t.recordId)
         outcome = BatchOutcome(
             batchId=req.batchId, state="prepared", accepted=accepted, duplicates=duplicates,
-            corrections=corrections, refused=list(refused.values()),
+            corrections=corrections, refused=list(refused.values()), replacePeriod=req.replacePeriod,
+            withdrawn=_absent(conn, req) if req.replacePeriod else [],
         )
         values = {
             "payload_hash": digest, "state": "prepared", "outcome": outcome.model_dump(mode="json"),
@@ -264,6 +280,8 @@ def commit(engine: Engine, provider: str, batch_id: str, req: CommitRequest, now
         insert_rows(conn, T, TRAJECTORY_COLUMNS, t_rows)
         insert_rows(conn, M, MEASUREMENT_COLUMNS, m_rows)
         insert_rows(conn, G, GOAL_COLUMNS, g_rows)
+        # Period re-delivery: remove exactly the absent records prepared (and audited) before.
+        periods.update(remove_records(conn, provider, outcome.withdrawn))
         if periods:
             mark_dirty(conn, periods)  # stale figures, in the same transaction
         committed = outcome.model_copy(update={"state": "committed"})
@@ -273,6 +291,27 @@ def commit(engine: Engine, provider: str, batch_id: str, req: CommitRequest, now
             .values(state="committed", outcome=committed.model_dump(mode="json"), committed_at=now)
         )
     return committed
+
+
+def remove_records(conn: Connection, provider: str, record_ids: Sequence[str]) -> set[str]:
+    """Delete a provider's stored records (trajectory, measurements, goal scores); returns their periods.
+
+    The one deletion path for records leaving the store on the provider's
+    word: a consent withdrawal and the absent records of a period
+    re-delivery. Runs inside the caller's transaction, after the caller's
+    audit entries are durable; the caller marks the periods dirty.
+    """
+    periods: set[str] = set()
+    for chunk in _chunks(record_ids):
+        ids = list(chunk)
+        periods.update(
+            conn.execute(
+                select(T.c.period).where(and_(T.c.provider_agb == provider, T.c.record_id.in_(ids)))
+            ).scalars()
+        )
+        for table in (G, M, T):
+            conn.execute(delete(table).where(and_(table.c.provider_agb == provider, table.c.record_id.in_(ids))))
+    return periods
 
 
 def withdraw(engine: Engine, req: WithdrawalRequest) -> WithdrawalOutcome:
@@ -285,16 +324,8 @@ def withdraw(engine: Engine, req: WithdrawalRequest) -> WithdrawalOutcome:
         cond = and_(T.c.provider_agb == req.providerAgb, T.c.person_id == person)
         if req.trajectoryRef:
             cond = and_(cond, T.c.trajectory_ref == req.trajectoryRef)
-        hits = conn.execute(select(T.c.record_id, T.c.period).where(cond)).all()
-        record_ids = [r for r, _ in hits]
-        periods = {p for _, p in hits}
-        for chunk in _chunks(record_ids):
-            for table in (G, M, T):
-                conn.execute(
-                    delete(table).where(
-                        and_(table.c.provider_agb == req.providerAgb, table.c.record_id.in_(list(chunk)))
-                    )
-                )
+        record_ids = list(conn.execute(select(T.c.record_id).where(cond)).scalars())
+        periods = remove_records(conn, req.providerAgb, record_ids)
         conn.execute(
             insert(W).values(
                 provider_agb=req.providerAgb, person_id=person, trajectory_ref=req.trajectoryRef,

@@ -104,6 +104,15 @@ class PrepareRequest(BaseModel):
     batchId: str = Field(min_length=1, max_length=64)  # noqa: N815
     providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
     trajectories: list[WireKey]
+    replacePeriod: str | None = Field(  # noqa: N815
+        default=None, pattern=r"^20\d{2}-H[12]$",
+        description="Period re-delivery: this batch replaces what the provider delivered for this period; "
+        "its stored records that are neither in the batch nor in keepRecordIds are withdrawn at commit",
+    )
+    keepRecordIds: list[str] = Field(  # noqa: N815
+        default_factory=list,
+        description="Records present in the re-delivery but rejected by ingest: not absent, so not withdrawn",
+    )
 
 
 class CommitRequest(BaseModel):
@@ -134,6 +143,10 @@ class BatchOutcome(BaseModel):
     duplicates: list[str]
     corrections: list[str]
     refused: list[RefusedRecord]
+    replacePeriod: str | None = None  # noqa: N815
+    withdrawn: list[str] = Field(
+        default_factory=list, description="Period re-delivery: stored records absent from it, removed at commit"
+    )
 
 
 class WithdrawalRequest(BaseModel):

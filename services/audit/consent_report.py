@@ -15,6 +15,9 @@ It reads the entry subjects ingest writes:
   the parent, 12 to 15 both, 16 and over the young person alone).
 * ``consent-withdrawn``: ``provider``, ``removed`` (records removed) and
   ``periods`` (the periods they belonged to).
+* ``record-withdrawn``: ``provider``, ``recordId``, ``period`` and ``reason``
+  (``period-redelivery``: a re-delivery of the period left the record out);
+  the record no longer counts.
 
 Records are counted once, in their latest accepted or corrected state. For a
 given period, rejections that carry no period cannot be attributed to one;
@@ -56,6 +59,8 @@ class _Tally:
                 basis = str(subject.get("legalBasis") or "onbekend")
                 self.latest[str(subject.get("recordId"))] = (basis, str(subject.get("consentBy") or NOT_APPLICABLE))
                 self.corrections += kind == "record-corrected"
+            elif kind == "record-withdrawn":
+                self.latest.pop(str(subject.get("recordId")), None)
             elif kind == "record-rejected":
                 self._rejection(entry.index, doc["timestamp"], subject)
             elif kind == "consent-withdrawn":

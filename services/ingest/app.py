@@ -21,6 +21,7 @@ from services.ingest.routes import _Inflight, router
 from services.ingest.withdrawal import ConsentWithdrawal
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import database_status
+from ttp.delivery_layout import FILE_MEDIA_TYPES
 from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
 from ttp.service_client import service_client
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         readiness=readiness,
         max_body=settings.max_body_bytes,
+        file_media_types={"/v1/batches": FILE_MEDIA_TYPES},
     )
     app.state.trusted_proxy_mode = settings.trusted_proxy_mode
     app.state.inflight = _Inflight(settings.max_inflight_batches)

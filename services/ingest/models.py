@@ -327,6 +327,9 @@ class RecordProblem(BaseModel):
     index: int = Field(ge=0, description="Position of the record in the batch, from 0")
     recordId: str | None = Field(description="The record's recordId; null when it could not be read")
     problems: list[InvalidParam]
+    row: int | None = Field(
+        default=None, description="CSV/XLSX delivery: the row of the file (row 1 is the heading row)"
+    )
 
 
 class ReceiptCounts(BaseModel):
@@ -368,4 +371,11 @@ class Receipt(BaseModel):
     audit: dict[str, Any] | None = Field(
         default=None,
         description="Audit log leaf indexes of this batch's entries and their inclusion proof",
+    )
+    replacedPeriod: str | None = Field(
+        default=None, description="Period re-delivery: the period this batch replaced"
+    )
+    withdrawn: list[str] = Field(
+        default_factory=list,
+        description="Period re-delivery: recordIds of the period left out of it, withdrawn (and logged)",
     )

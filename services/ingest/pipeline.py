@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from services.ingest.minimise import canonical_content, classification_key, minimise, person_identifier
 from services.ingest.models import Receipt, ReceiptCounts, RecordProblem, batch_status
+from services.ingest.redelivery import withdrawal_events
 from services.ingest.rules import ValidRecord, validate_records
 from services.ingest.upstream import Unavailable, post_json
 from ttp import metrics
@@ -155,14 +156,20 @@ def _batch_events(
 ) -> list[dict[str, Any]]:
     """The batch's log entries, its summary last (in a worker thread, see :func:`_minimise_batch`)."""
     events = _audit_events(party, batch_id, valid, rows, outcome, rejected)
+    if outcome.get("replacePeriod"):
+        events += withdrawal_events(party, batch_id, outcome["replacePeriod"], outcome.get("withdrawn", []))
     events.append(batch_summary(party, batch_id, rows, counts, len(events)))
     return events
 
 
 async def process_batch(
-    up: Upstreams, party: Party, batch_id: str, records: list[Any], today: dt.date
+    up: Upstreams, party: Party, batch_id: str, records: list[Any], today: dt.date,
+    replace_period: str | None = None,
 ) -> Receipt:
-    """Run one envelope-valid batch end to end and build its receipt."""
+    """Run one envelope-valid batch end to end and build its receipt.
+
+    ``replace_period``: a period re-delivery (:mod:`services.ingest.redelivery`).
+    """
     received_at = dt.datetime.now(dt.UTC)
     agb = party.agb or ""
     valid, rejected = await run_in_threadpool(validate_records, records, agb, today)
@@ -173,10 +180,11 @@ async def process_batch(
         identifiers = await run_in_threadpool(_identifiers, valid)
         answer = await post_json(up.pseudonymise, "pseudonymise", "/pseudonyms", {"identifiers": identifiers})
         rows, keys = await run_in_threadpool(_minimise_batch, valid, answer, batch_id)
-        outcome = await post_json(
-            up.aggregate, "aggregate", "/trajectories",
-            {"batchId": batch_id, "providerAgb": agb, "trajectories": keys},
-        )
+        prepare: dict[str, Any] = {"batchId": batch_id, "providerAgb": agb, "trajectories": keys}
+        if replace_period:
+            prepare["replacePeriod"] = replace_period
+            prepare["keepRecordIds"] = [p.recordId for p in rejected if p.recordId is not None]
+        outcome = await post_json(up.aggregate, "aggregate", "/trajectories", prepare)
     by_id = {v.record.recordId: v for v in valid}
     for refused in outcome.get("refused", []):
         v = by_id[refused["recordId"]]
@@ -210,6 +218,7 @@ async def process_batch(
     return Receipt(
         batchId=batch_id, provider=agb, receivedAt=received_at, status=batch_status(counts),
         counts=counts, rejected=rejected, audit=receipt_audit(audit_receipt),
+        replacedPeriod=outcome.get("replacePeriod"), withdrawn=outcome.get("withdrawn", []),
     )
 
 

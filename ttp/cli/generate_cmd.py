@@ -1,4 +1,4 @@
-"""``ttp generate``: write realistic synthetic outcome records as JSON Lines.
+"""``ttp generate``: write realistic synthetic outcome records as JSON Lines (or a CSV/XLSX delivery).
 
 The output feeds ``ttp submit`` and the benchmarks. It is deterministic for a
 seed (and ``--today``), streams to disk (a million records in flat memory),
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -29,11 +30,16 @@ from ttp.synthetic import SyntheticConfig, default_period, write_jsonl
 
 console = Console(stderr=True)
 
+#: Output formats: JSON Lines for ``ttp submit`` in batches, or a delivery file (docs/delivery.md).
+FORMATS: dict[str, Literal["jsonl", "csv", "xlsx"]] = {"jsonl": "jsonl", "csv": "csv", "xlsx": "xlsx"}
+
 
 def generate(
     records: int = typer.Option(..., "--records", "-n", min=0, help="Number of records to write."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed gives the same file."),
     out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Output file (JSON Lines)."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl, or csv / xlsx: a delivery file in the layout of "
+                            "docs/delivery.md (one row per trajectory, Dutch headings)."),
     provider: list[str] | None = typer.Option(
         None,
         "--provider",
@@ -62,6 +68,8 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Write N synthetic records (one JSON object per line) to --out."""
+    if fmt not in FORMATS:
+        raise typer.BadParameter("use jsonl, csv or xlsx", param_hint="--format")
     if period is not None and not is_period(period):
         raise typer.BadParameter("use the form 2026-H1 or 2026-H2", param_hint="--period")
     try:
@@ -87,7 +95,7 @@ def generate(
             disable=quiet,
         ) as progress:
             task = progress.add_task("generate", total=records)
-            summary = write_jsonl(config, out, lambda n: progress.advance(task, n))
+            summary = write_jsonl(config, out, lambda n: progress.advance(task, n), fmt=FORMATS[fmt])
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if quiet:
