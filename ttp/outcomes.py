@@ -100,7 +100,13 @@ class OutcomeTable(BaseModel):
     generatedAt: dt.datetime  # noqa: N815
     trajectories: int | None = Field(description="Ended trajectories in scope (null when suppressed)")
     withoutBsn: int | None = Field(  # noqa: N815
-        description="Trajectories delivered without a BSN (linked by the fallback key)"
+        description="Trajectories delivered without a (known) BSN, code 000000000 (linked by the "
+        "fallback key: gender, birth date, postcode)"
+    )
+    unborn: int | None = Field(
+        default=None,
+        description="Trajectories of an unborn child, code 999999999 (linked by the fallback key "
+        "too, counted apart from withoutBsn)",
     )
     cells: list[Cell]
     notes: list[str] = Field(default_factory=list)

@@ -191,6 +191,7 @@ def build_table(conn: Connection, period: str, output: Output, *, threshold: int
         generatedAt=generated_at,
         trajectories=None if total_hidden or total is None else int(total.counts[0]),
         withoutBsn=None if total_hidden or total is None else int(total.counts[IDX["bsnUnknown"]]),
+        unborn=None if total_hidden or total is None else int(total.counts[IDX["unborn"]]),
         cells=cells,
         notes=notes,
     )

@@ -52,6 +52,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -89,6 +90,7 @@ def _layout() -> tuple[str, ...]:
     names += [f"gns.{w}" for w in WINDOWS] + [f"gnsPlan.{w}" for w in WINDOWS]
     names += [f"gnsJbJr.{w}" for w in WINDOWS]
     names.append("jeugdigeAnswers")
+    names.append("unborn")
     for i in INFORMANTS:
         names += [f"{i}.sat.{k}" for k in SATISFACTION]
         names += [f"{i}.wh.{k}" for k in WITHOUT_HELP]
@@ -220,12 +222,15 @@ def facts_query(period: str, *, packed: bool = True) -> CompoundSelect[Any]:
     no_start = none_within(following.c.next_start)
     no_jbjr = none_within(following.c.next_jbjr)
     plan = t.c.termination_reason == "01"
-    terms: list[Term] = [("cond", t.c.bsn_known.is_(false()), None)]
+    # Without a BSN: the protocol's 000000000 (no or unknown BSN); an unborn child (999999999)
+    # is counted apart.
+    terms: list[Term] = [("cond", and_(t.c.bsn_known.is_(false()), t.c.unborn.is_(false())), None)]
     terms += [("eq", t.c.termination_reason, code) for code in TERMINATION_REASONS]
     terms += [("cond", no_start[w], None) for w in WINDOWS]
     terms += [("cond", and_(plan, no_start[w]), None) for w in WINDOWS]
     terms += [("cond", no_jbjr[w], None) for w in WINDOWS]
     terms.append(("cond", t.c.age_band.in_(JEUGDIGE_BANDS), None))
+    terms.append(("cond", t.c.unborn.is_(true()), None))
     for i in INFORMANTS:
         answers, scores = m[i].c, goals[i].c
         terms += [("eq", answers.satisfaction, k) for k in SATISFACTION]

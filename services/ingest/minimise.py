@@ -170,6 +170,7 @@ def minimise(
         "contentHash": content_hash_hex or content_hash(rec),
         "pseudonyms": pseudo,
         "bsnKnown": rec.bsn_known,
+        "unborn": rec.unborn,
         "trajectoryRef": rec.trajectoryId,
         "pc4": rec.postcode[:4],
         "gemeente": rec.gemeente,

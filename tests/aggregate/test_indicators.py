@@ -95,6 +95,21 @@ def test_uitval_counts_reason_03_among_all_ended(engine: Engine) -> None:
     assert t.trajectories == 6 and t.withoutBsn == 1
 
 
+def test_no_bsn_and_unborn_child_are_counted_apart(db_url: str) -> None:
+    """SPEC, after the CBS Informatieprotocol: "000000000 = no or unknown BSN, 999999999 =
+    unborn child; both use the fallback key ... and are counted apart"."""
+    eng = store_engine(db_url)
+    insert_rows(eng, [
+        Row("k1", 1, D(2026, 3, 1)),
+        Row("n1", 2, D(2026, 3, 1), bsn_known=False),
+        Row("n2", 3, D(2026, 4, 1), bsn_known=False),
+        Row("u1", 4, D(2026, 5, 1), bsn_known=False, unborn=True, age=0),
+    ])
+    recompute(eng, PERIOD, Protection(), force=True)
+    t = table(eng, GEMEENTE_VIEWS)
+    assert (t.trajectories, t.withoutBsn, t.unborn) == (4, 2, 1)
+
+
 def test_tevredenheid_mean_and_distribution_per_informant(engine: Engine) -> None:
     t = table(engine, GEMEENTE_VIEWS)
     young = cell(t, "tevredenheid", informant="jeugdige")
