@@ -142,15 +142,6 @@ PROBLEM_CODES: Final[dict[str, str]] = {
     "duplicate-record-id": "An earlier record in this batch has the same recordId.",
 }
 
-#: Every code of a fault in one measurement: the measurement is left out with a warning.
-MEASUREMENT_CODES: Final[frozenset[str]] = frozenset({
-    "measurements-format", "informant-code", "satisfaction-range", "without-help-range",
-    "problem-change-code", "goal-attainment-format", "goal-score-range", "date-format",
-    "required", "unknown-field", "invalid", "measurement-window", "informant-age",
-    "duplicate-informant", "measurement-empty", "goal-attainment-empty",
-    "problem-change-free-access", "goal-attainment-free-access",
-})
-
 #: Codes a receipt can carry (reason variants share one code).
 _CODE_OF_REASON: Final[dict[str, str]] = {
     "unknown-field-unnamed": "unknown-field",
