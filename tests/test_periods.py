@@ -10,10 +10,12 @@ from ttp.periods import (
     AGE_BANDS,
     age_at,
     age_band,
+    delivery_deadline,
     is_period,
     next_period,
     period_bounds,
     period_of,
+    period_status,
     previous_period,
 )
 
@@ -79,3 +81,15 @@ def test_age_bands_cover_0_to_23_without_gaps() -> None:
 def test_age_outside_youth_care_has_no_band(age: int) -> None:
     with pytest.raises(ValueError):
         age_band(age)
+
+
+def test_a_half_year_is_voorlopig_until_its_delivery_term_has_passed() -> None:
+    """SPEC: "A half year that is still running, or whose delivery term has not passed, is
+    'voorlopig' in every output (as CBS's voorlopig / definitief)"; delivery is "within 3
+    weeks after the period" (CBS Informatieprotocol)."""
+    assert delivery_deadline("2026-H1") == dt.date(2026, 7, 21)
+    assert period_status("2026-H1", dt.date(2026, 3, 1)) == "voorlopig"  # still running
+    assert period_status("2026-H1", dt.date(2026, 7, 21)) == "voorlopig"  # last delivery day
+    assert period_status("2026-H1", dt.date(2026, 7, 22)) == "definitief"
+    assert period_status("2026-H2", dt.date(2027, 1, 21)) == "voorlopig"
+    assert period_status("2026-H2", dt.date(2027, 1, 22)) == "definitief"

@@ -37,15 +37,18 @@ def sample() -> list[dict[str, Any]]:
 
 
 def validate_as_ingest(pairs: list[tuple[Any, str | None]]) -> list[set[str]]:
-    """Problem codes per record, each provider's records in one batch sent with its own
-    certificate; records for an unknown AGB go in with the first provider's."""
+    """Problem codes per record (a rejection's, or the warnings of a measurement left out),
+    each provider's records in one batch sent with its own certificate; records for an
+    unknown AGB go in with the first provider's."""
     batches: dict[str, list[int]] = collections.defaultdict(list)
     for i, (rec, _) in enumerate(pairs):
         agb = rec.get("providerAgb") if isinstance(rec, dict) else None
         batches[agb if agb in PROVIDERS else PROVIDERS[0]].append(i)
     codes: list[set[str]] = [set() for _ in pairs]
     for agb, indexes in batches.items():
-        _, rejected = validate_records([pairs[i][0] for i in indexes], agb, TODAY)
+        valid, rejected = validate_records([pairs[i][0] for i in indexes], agb, TODAY)
+        for v in valid:
+            codes[indexes[v.index]] = {p.code for p in v.warnings}
         for problem in rejected:
             codes[indexes[problem.index]] = {p.code for p in problem.problems}
     return codes
@@ -88,7 +91,7 @@ def test_invalid_share_breaks_every_rule_and_each_record_gets_its_code() -> None
 def test_clients_have_several_trajectories_across_providers(sample: list[dict[str, Any]]) -> None:
     by_bsn: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for rec in sample:
-        if rec["bsn"] != "999999999":
+        if rec["bsn"] != "000000000":
             by_bsn[rec["bsn"]].append(rec)
     restarts = 0
     for trajectories in by_bsn.values():
@@ -103,7 +106,7 @@ def test_clients_have_several_trajectories_across_providers(sample: list[dict[st
 def test_about_three_percent_without_bsn_and_half_without_measurement(
     sample: list[dict[str, Any]],
 ) -> None:
-    unknown = sum(r["bsn"] == "999999999" for r in sample) / len(sample)
+    unknown = sum(r["bsn"] == "000000000" for r in sample) / len(sample)
     silent = sum(not r["measurements"] for r in sample) / len(sample)
     assert 0.015 <= unknown <= 0.05
     assert 0.4 <= silent <= 0.6

@@ -14,6 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ttp.periods import PeriodStatus
+
 INDICATORS: tuple[str, ...] = (
     "uitval",  # 1
     "tevredenheid",  # 2
@@ -34,6 +36,8 @@ BREAKDOWN_KEYS: tuple[str, ...] = (
 #: ``suppressed-primary``/``-secondary`` values stay valid for internal diagnostics.
 #: ``too-few-responses``: the population is shown (``n``, ``responses``) but the value rests on
 #: fewer than ``threshold`` answers and is withheld.
+#: ``not-applicable``: nobody in the population is asked (a jeugdige answers from 12, seed 001):
+#: "n.v.t.", not "no responses, 0%".
 CellStatus = Literal[
     "ok",
     "suppressed",
@@ -42,6 +46,7 @@ CellStatus = Literal[
     "not-yet-observable",
     "no-responses",
     "too-few-responses",
+    "not-applicable",
 ]
 
 
@@ -55,8 +60,21 @@ class Cell(BaseModel):
         "3.4 'overall' or 'perDoel'",
     )
     breakdown: dict[str, str] = Field(default_factory=dict)
-    n: int | None = Field(description="Ended trajectories in the population; null when suppressed")
-    responses: int | None = Field(description="Trajectories with an answer for this indicator")
+    n: int | None = Field(
+        description="Ended trajectories in the population (for a 'volgensPlan' sub-figure: those "
+        "ended volgens plan; for 3.3 and 3.4: niet-vrij-toegankelijke hulp only); null when "
+        "suppressed"
+    )
+    responses: int | None = Field(
+        description="Trajectories with an answer for this indicator; null where no response rate "
+        "applies (uitval and 3.2 are registered for every trajectory, not asked)"
+    )
+    eligible: int | None = Field(
+        default=None,
+        description="Trajectories in which this informant answers: the denominator of the "
+        "response rate (a jeugdige from 12 years, seed 001); null where no response rate applies "
+        "or, in third-party outputs, where it is not already given by the cell's age band",
+    )
     value: float | None = Field(description="Share (0..1) or mean, per indicator; null when suppressed")
     distribution: dict[str, int] | None = Field(default=None, description="Count per answer category")
     status: CellStatus = "ok"
@@ -71,13 +89,24 @@ class OutcomeTable(BaseModel):
     """Everything one output shows for one period."""
 
     period: str = Field(pattern=r"^20\d{2}-H[12]$")
+    periodStatus: PeriodStatus = Field(  # noqa: N815
+        default="voorlopig",
+        description="'voorlopig' while the half year runs or its 3-week delivery term has not "
+        "passed, else 'definitief' (as CBS labels its figures)",
+    )
     scope: Scope
     variant: Literal["feed", "intern", "deelbaar"]
     threshold: int = Field(description="Smallest published n; cells below are suppressed")
     generatedAt: dt.datetime  # noqa: N815
     trajectories: int | None = Field(description="Ended trajectories in scope (null when suppressed)")
     withoutBsn: int | None = Field(  # noqa: N815
-        description="Trajectories delivered without a BSN (linked by the fallback key)"
+        description="Trajectories delivered without a (known) BSN, code 000000000 (linked by the "
+        "fallback key: gender, birth date, postcode)"
+    )
+    unborn: int | None = Field(
+        default=None,
+        description="Trajectories of an unborn child, code 999999999 (linked by the fallback key "
+        "too, counted apart from withoutBsn)",
     )
     cells: list[Cell]
     notes: list[str] = Field(default_factory=list)

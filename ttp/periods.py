@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Final
+from typing import Final, Literal
 
 #: Half years of this century: the Jeugdwet dates from 2015, and year 0000 is no date at all.
 PERIOD_PATTERN: Final = r"^(20\d{2})-H([12])$"
@@ -28,6 +28,12 @@ AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
     ("18-23", 18, 23),
 )
 MAX_AGE: Final = 23
+
+#: Providers deliver a half year within 3 weeks after it ends (CBS Informatieprotocol).
+DELIVERY_TERM: Final = dt.timedelta(weeks=3)
+
+#: As CBS labels its figures: "voorlopig" while deliveries can still come in, else "definitief".
+PeriodStatus = Literal["voorlopig", "definitief"]
 
 _BAND_BY_AGE: Final[tuple[str, ...]] = tuple(
     label for label, low, high in AGE_BANDS for _ in range(low, high + 1)
@@ -88,3 +94,17 @@ def age_band(age: int) -> str:
     if not 0 <= age <= MAX_AGE:
         raise ValueError(f"age must be 0..{MAX_AGE} for youth care")
     return _BAND_BY_AGE[age]
+
+
+def delivery_deadline(period: str) -> dt.date:
+    """The last day a provider may deliver the period: its last day plus the delivery term."""
+    return period_bounds(period)[1] + DELIVERY_TERM
+
+
+def period_status(period: str, as_of: dt.date) -> PeriodStatus:
+    """``voorlopig`` while the half year runs or its delivery term has not passed, else ``definitief``.
+
+    As CBS does with voorlopige and definitieve cijfers: until every provider
+    could have delivered, a figure may still move, and every output says so.
+    """
+    return "voorlopig" if as_of <= delivery_deadline(period) else "definitief"

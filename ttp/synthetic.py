@@ -17,7 +17,7 @@ will meet in production:
   informants and consent following the age rules, both legal bases;
 * clients with several trajectories, often at different providers, one after
   the other, so indicator 3.2 ("geen nieuwe start") has re-starts to find;
-* about 3% without a known BSN (999999999), linked by the fallback key.
+* about 3% without a known BSN (000000000, CBS Informatieprotocol), linked by the fallback key.
 
 With ``invalid_share`` a share of records each break exactly one rule, going
 round every rule in turn, so a batch exercises every problem code ingest has.
@@ -50,7 +50,7 @@ from ttp.pki import SAMPLE_PROVIDERS
 
 T = TypeVar("T")
 
-BSN_UNKNOWN: Final = "999999999"
+BSN_UNKNOWN: Final = "000000000"
 UNKNOWN_BSN_SHARE: Final = 0.03
 MEASUREMENT_WINDOW_DAYS: Final = 21
 
@@ -249,13 +249,14 @@ _CONSENT_BY: Final = ("ouder", "beide", "jeugdige")
 
 
 def make_bsn(rng: random.Random) -> str:
-    """A random 9-digit number that passes the 11-proef (and is not 999999999)."""
+    """A random 9-digit number that passes the 11-proef and is not one of the protocol's
+    codes 000000000 and 999999999 (no BSN, unborn child)."""
     while True:
         digits = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(7)]
         check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
         if check <= 9:
             bsn = "".join(map(str, digits)) + str(check)
-            if bsn != BSN_UNKNOWN:
+            if bsn not in (BSN_UNKNOWN, "999999999"):
                 return bsn
 
 
@@ -675,12 +676,11 @@ class _Generator:
             ensure_measurement()["measuredOn"] = (
                 end - dt.timedelta(days=rng.randint(22, 60))).isoformat()
         elif kind == "informant-age":
-            if group == 1:  # 12 to 15 may both fill in: make the client 16 or older
-                rec["birthDate"] = self._birth_for(17, end).isoformat()
+            # Under 12 only the parent fills in (from 16 a parent may stand in, seed 001).
+            if group != 0:
+                rec["birthDate"] = self._birth_for(8, end).isoformat()
                 no_consent_rules()
-                informant = "ouder"
-            else:
-                informant = "jeugdige" if group == 0 else "ouder"
+            informant = "jeugdige"
             rec["measurements"] = [measurement()]
         elif kind == "duplicate-informant":
             rec["measurements"] = [measurement(), measurement(satisfaction=6)]

@@ -53,7 +53,7 @@ AP = cast(Table, AggregatePeriod.__table__)
 #: Trajectory columns copied (what ``facts_query`` reads).
 TRAJECTORY_COLUMNS: Final = (
     "provider_agb", "record_id", "person_id", "period", "gemeente", "pc4", "freely_accessible", "sector",
-    "hulpvorm", "age_band", "start_date", "end_date", "termination_reason", "bsn_known",
+    "hulpvorm", "age_band", "start_date", "end_date", "termination_reason", "bsn_known", "unborn",
 )
 #: Stands in for NULL while copying, so a column keeps its type even where every value of a
 #: copy is NULL. Turned back into NULL inside DuckDB.
@@ -128,7 +128,8 @@ _VIEWS: Final = {
         "CAST(freely_accessible AS BOOLEAN) AS freely_accessible, CAST(sector AS VARCHAR) AS sector, "
         "CAST(hulpvorm AS VARCHAR) AS hulpvorm, CAST(age_band AS VARCHAR) AS age_band, "
         "CAST(start_date AS DATE) AS start_date, CAST(end_date AS DATE) AS end_date, "
-        "CAST(termination_reason AS VARCHAR) AS termination_reason, CAST(bsn_known AS BOOLEAN) AS bsn_known "
+        "CAST(termination_reason AS VARCHAR) AS termination_reason, CAST(bsn_known AS BOOLEAN) AS bsn_known, "
+        "CAST(unborn AS BOOLEAN) AS unborn "
         "FROM copy_trajectories"
     ),
     "measurements": (

@@ -55,16 +55,18 @@ from services.aggregate.indicators import (
 )
 from services.aggregate.recompute import Domains, load_domains
 from ttp.outcomes import Cell, CellStatus, OutcomeTable, Scope
-from ttp.periods import next_period, period_bounds
+from ttp.periods import DELIVERY_TERM, next_period, period_bounds, period_status
 
 OC = cast(Table, OutcomeCell.__table__)
 
 NOTES_3_2: Final = (
-    "Geen nieuwe start (3.2): een nieuwe start telt als een ander traject van dezelfde persoon, "
-    "bij welke aanbieder ook, dat na de einddatum begint (strikt erna) en uiterlijk op de laatste "
-    "dag van het venster. Een traject dat nog loopt, is pas zichtbaar als het is beëindigd en "
-    "aangeleverd: tot dan is het aandeel zonder nieuwe start een bovengrens. Een venster dat nog "
-    "niet is verstreken, staat als 'not-yet-observable'."
+    "Geen nieuwe start (3.2): een nieuwe start telt als een ander jeugdhulptraject van dezelfde "
+    "persoon, bij welke aanbieder ook, dat na de einddatum begint (strikt erna) en uiterlijk op "
+    "de laatste dag van het venster. Een nieuw traject jeugdbescherming of jeugdreclassering is "
+    "geen nieuwe start jeugdhulp en staat apart (varianten 'jbJr...'). Een traject dat nog loopt, "
+    "is pas zichtbaar als het is beëindigd en aangeleverd: tot dan is het aandeel zonder nieuwe "
+    "start een bovengrens. Een venster telt pas als waarneembaar wanneer het is verstreken én de "
+    "aanlevertermijn van 3 weken daarna; tot dan staat het als 'not-yet-observable'."
 )
 NOTE_SUPPRESSION: Final = (
     "Cellen met minder dan {t} trajecten zijn afgeschermd, net als cellen die nodig zijn om die "
@@ -158,7 +160,9 @@ def build_table(conn: Connection, period: str, output: Output, *, threshold: int
     """The output's table for a period, from the stored (already protected) cells."""
     domains = load_domains(conn, period)
     stored = load_cells(conn, period, output)
-    observable = {w: as_of > window_end(period, w) for w in WINDOWS}
+    # A new start is seen only once delivered: a window is observable after its last day
+    # plus the delivery term.
+    observable = {w: as_of > window_end(period, w) + DELIVERY_TERM for w in WINDOWS}
     cells: list[Cell] = []
     zero = StoredCell(np.zeros(len(LAYOUT), dtype=np.int64), output.third_party, 0)
     total_key: CellKey | None = None
@@ -171,7 +175,8 @@ def build_table(conn: Connection, period: str, output: Output, *, threshold: int
         breakdown = breakdown_of(key, scope_dims=output.scope_dims)
         if not breakdown:
             total_key = key
-        cells += population_cells(key, breakdown, s.counts, hidden, withheld, observable)
+        cells += population_cells(key, breakdown, s.counts, hidden, withheld, observable,
+                                  third_party=output.third_party)
     total = stored.get(total_key) if total_key is not None else None
     total_hidden = total is None or (output.third_party and (total.suppressed or int(total.counts[0]) < threshold))
     notes = [NOTES_3_2]
@@ -179,12 +184,14 @@ def build_table(conn: Connection, period: str, output: Output, *, threshold: int
         notes.append(NOTE_SUPPRESSION.format(t=threshold))
     return OutcomeTable(
         period=period,
+        periodStatus=period_status(period, as_of),
         scope=Scope(kind=output.kind, code=output.code),
         variant=output.variant,
         threshold=threshold,
         generatedAt=generated_at,
         trajectories=None if total_hidden or total is None else int(total.counts[0]),
         withoutBsn=None if total_hidden or total is None else int(total.counts[IDX["bsnUnknown"]]),
+        unborn=None if total_hidden or total is None else int(total.counts[IDX["unborn"]]),
         cells=cells,
         notes=notes,
     )
@@ -194,20 +201,25 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _cell(indicator: str, variant: str | None, breakdown: dict[str, str], n: int, responses: int,
-          value: float | None, distribution: dict[str, int] | None, status: CellStatus) -> Cell:
+def _cell(indicator: str, variant: str | None, breakdown: dict[str, str], n: int | None,
+          responses: int | None,
+          value: float | None, distribution: dict[str, int] | None, status: CellStatus,
+          eligible: int | None = None) -> Cell:
     if status == "suppressed":
         return Cell(indicator=indicator, variant=variant, breakdown=breakdown, n=None,
                     responses=None, value=None, distribution=None, status=status)
-    if status in ("too-few-responses", "no-responses", "not-yet-observable"):
+    if status in ("too-few-responses", "no-responses", "not-yet-observable", "not-applicable"):
         value, distribution = None, None
     return Cell(indicator=indicator, variant=variant, breakdown=breakdown, n=n, responses=responses,
-                value=value, distribution=distribution, status=status)
+                eligible=eligible, value=value, distribution=distribution, status=status)
 
 
-def _status(hidden: bool, withheld: int, family: str | None, responses: int) -> CellStatus:
+def _status(hidden: bool, withheld: int, family: str | None, responses: int,
+            eligible: int | None = None) -> CellStatus:
     if hidden:
         return "suppressed"
+    if eligible == 0:
+        return "not-applicable"
     if family is not None and withheld & FAMILY_BIT[family]:
         return "too-few-responses"
     if responses == 0:
@@ -215,61 +227,94 @@ def _status(hidden: bool, withheld: int, family: str | None, responses: int) -> 
     return "ok"
 
 
+def _eligible(key: CellKey, counts: np.ndarray, informant: str, *, third_party: bool) -> int | None:
+    """Trajectories in which ``informant`` answers: the response rate's denominator.
+
+    A jeugdige answers from 12 (seed 001), a parent at any age (at 16+ as the stand-in).
+    A third party sees the jeugdige's count only where the cell's age band already gives
+    it (all or none of the cell): elsewhere it would be a new, unprotected count.
+    """
+    n = int(counts[IDX["n"]])
+    if informant == "ouder":
+        return n
+    if third_party and not key[2]:
+        return None
+    return int(counts[IDX["jeugdigeAnswers"]])
+
+
 def population_cells(key: CellKey, breakdown: dict[str, str], counts: np.ndarray, hidden: bool,
-                     withheld: int, observable: dict[str, bool]) -> list[Cell]:
-    """Every indicator figure of one population cell."""
+                     withheld: int, observable: dict[str, bool], *, third_party: bool = False) -> list[Cell]:
+    """Every indicator figure of one population cell.
+
+    Uitval and 3.2 are registered for every trajectory, so they carry no response count;
+    a 'volgensPlan' sub-figure's ``n`` is the trajectories ended volgens plan. 3.3 and 3.4
+    apply to niet-vrij-toegankelijke hulp only (seed 001: "in geval van een individuele
+    voorziening"), so they are published for those cells only, where ``n`` counts exactly
+    those trajectories.
+    """
     c = counts
     n = int(c[IDX["n"]])
     out: list[Cell] = []
     reasons = {r: int(c[IDX[f"reason.{r}"]]) for r in TERMINATION_REASONS}
-    out.append(_cell("uitval", None, breakdown, n, n, _share(reasons["03"], n), reasons,
+    out.append(_cell("uitval", None, breakdown, n, None, _share(reasons["03"], n), reasons,
                      _status(hidden, withheld, None, n)))
     plan = reasons["01"]
     for window in WINDOWS:
+        suffix = f"{window[0].upper()}{window[1:]}"
         for prefix, variant, base, family in (
             ("gns", window, n, None),
-            ("gnsPlan", f"volgensPlan{window[0].upper()}{window[1:]}", plan, "geenNieuweStart.volgensPlan"),
+            ("gnsPlan", f"volgensPlan{suffix}", plan, "geenNieuweStart.volgensPlan"),
+            ("gnsJbJr", f"jbJr{suffix}", n, None),
         ):
             kept = int(c[IDX[f"{prefix}.{window}"]])
             status = _status(hidden, withheld, family, base)
             if status == "ok" and not observable[window]:
                 status = "not-yet-observable"
-            out.append(_cell("geenNieuweStart", variant, breakdown, n, base, _share(kept, base),
+            # A third party sees a volgens-plan n withheld beside a withheld value: below the
+            # threshold it would be a small count of its own.
+            shown_n = None if third_party and status == "too-few-responses" else base
+            out.append(_cell("geenNieuweStart", variant, breakdown, shown_n, None, _share(kept, base),
                              {"geenNieuweStart": kept, "nieuweStart": base - kept}, status))
     individual = bool(key[1]) and key[1][0] == "false"
     for informant in INFORMANTS:
         b = {**breakdown, "informant": informant}
+        eligible = _eligible(key, c, informant, third_party=third_party)
         sat = {str(k): int(c[IDX[f"{informant}.sat.{k}"]]) for k in SATISFACTION}
         resp = sum(sat.values())
         mean = round(sum(int(k) * v for k, v in sat.items()) / resp, 2) if resp else None
         out.append(_cell("tevredenheid", None, b, n, resp, mean, sat,
-                         _status(hidden, withheld, f"tevredenheid.{informant}", resp)))
+                         _status(hidden, withheld, f"tevredenheid.{informant}", resp, eligible), eligible))
         wh = {str(k): int(c[IDX[f"{informant}.wh.{k}"]]) for k in WITHOUT_HELP}
         resp = sum(wh.values())
         out.append(_cell("zonderHulpVerder", None, b, n, resp, _share(wh["3"] + wh["4"], resp), wh,
-                         _status(hidden, withheld, f"zonderHulpVerder.{informant}", resp)))
-        if individual:
-            pc = {k: int(c[IDX[f"{informant}.pc.{k}"]]) for k in PROBLEM_CHANGE}
-            resp = sum(pc.values())
-            improved = pc["sterke-verbetering"] + pc["matige-verbetering"]
-            out.append(_cell("afnameProblematiek", None, b, n, resp, _share(improved, resp), pc,
-                             _status(hidden, withheld, f"afnameProblematiek.{informant}", resp)))
+                         _status(hidden, withheld, f"zonderHulpVerder.{informant}", resp, eligible),
+                         eligible))
+        if not individual:
+            continue
+        pc = {k: int(c[IDX[f"{informant}.pc.{k}"]]) for k in PROBLEM_CHANGE}
+        resp = sum(pc.values())
+        improved = pc["sterke-verbetering"] + pc["matige-verbetering"]
+        out.append(_cell("afnameProblematiek", None, b, n, resp, _share(improved, resp), pc,
+                         _status(hidden, withheld, f"afnameProblematiek.{informant}", resp, eligible),
+                         eligible))
         goal = {str(k): int(c[IDX[f"{informant}.goal.{k}"]]) for k in GOAL_SCORES}
         resp = sum(goal.values())
         out.append(_cell("doelrealisatie", "overall", b, n, resp, _share(goal["1"] + goal["2"], resp),
-                         goal, _status(hidden, withheld, f"doelrealisatie.overall.{informant}", resp)))
+                         goal, _status(hidden, withheld, f"doelrealisatie.overall.{informant}", resp, eligible),
+                         eligible))
         goals = {str(k): int(c[IDX[f"{informant}.goals.{k}"]]) for k in GOAL_SCORES}
         resp = int(c[IDX[f"{informant}.goalsResp"]])
         out.append(_cell("doelrealisatie", "perDoel", b, n, resp,
                          _share(goals["1"] + goals["2"], sum(goals.values())), goals,
-                         _status(hidden, withheld, f"doelrealisatie.perDoel.{informant}", resp)))
+                         _status(hidden, withheld, f"doelrealisatie.perDoel.{informant}", resp, eligible),
+                         eligible))
     return out
 
 
 CSV_COLUMNS: Final = (
     "period", "scope", "scopeCode", "indicator", "variant", "gemeente", "pc4", "provider",
     "freelyAccessible", "sector", "hulpvorm", "ageBand", "informant", "n", "responses", "value",
-    "status", "distribution",
+    "status", "distribution", "eligible", "periodStatus",
 )
 
 
@@ -288,6 +333,7 @@ def to_csv(table: OutcomeTable) -> str:
             "" if cell.n is None else cell.n, "" if cell.responses is None else cell.responses,
             "" if cell.value is None else cell.value, cell.status,
             ";".join(f"{k}={v}" for k, v in (cell.distribution or {}).items()),
+            "" if cell.eligible is None else cell.eligible, table.periodStatus,
         ])
     return buf.getvalue()
 

@@ -12,9 +12,11 @@ indicator value is a ratio of two of these counts, so nothing is computed per
 row in Python.
 
 Indicator 3.2 ("geen nieuwe start") links pseudonyms across all providers: for
-each trajectory the query finds the earliest start of another trajectory of
-the same person *strictly after* its end date, at any provider and in any
-period still in the store. A trajectory counts as "no new start within a
+each trajectory the query finds the earliest start of another *jeugdhulp*
+trajectory of the same person *strictly after* its end date, at any provider
+and in any period still in the store (seed 001: "geen nieuwe start
+jeugdhulp"). A new jeugdbescherming or jeugdreclassering trajectory is not a
+new start of jeugdhulp; it is counted apart (``gnsJbJr``), never mixed in. A trajectory counts as "no new start within a
 window" when there is no such start or it falls after the window's last day
 (inclusive window). The windows, per CBS:
 
@@ -50,6 +52,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -77,9 +80,17 @@ WINDOWS: Final[dict[str, int | None]] = {"volgendHalfjaar": None, "6m": 6, "12m"
 MICRO_DIMS: Final = ("gemeente", "pc4", "provider", "access", "sector", "hulpvorm", "band")
 
 
+#: Age bands in which a jeugdige answers (12 and over, seed 001): the denominator of the
+#: jeugdige's response rate.
+JEUGDIGE_BANDS: Final = ("12-15", "16-17", "18-23")
+
+
 def _layout() -> tuple[str, ...]:
     names = ["n", "bsnUnknown"] + [f"reason.{r}" for r in TERMINATION_REASONS]
     names += [f"gns.{w}" for w in WINDOWS] + [f"gnsPlan.{w}" for w in WINDOWS]
+    names += [f"gnsJbJr.{w}" for w in WINDOWS]
+    names.append("jeugdigeAnswers")
+    names.append("unborn")
     for i in INFORMANTS:
         names += [f"{i}.sat.{k}" for k in SATISFACTION]
         names += [f"{i}.wh.{k}" for k in WITHOUT_HELP]
@@ -92,7 +103,7 @@ def _layout() -> tuple[str, ...]:
 
 #: Every count kept per cell, in storage order. Bump LAYOUT_VERSION when it changes.
 LAYOUT: Final[tuple[str, ...]] = _layout()
-LAYOUT_VERSION: Final = 1
+LAYOUT_VERSION: Final = 2
 IDX: Final[dict[str, int]] = {name: i for i, name in enumerate(LAYOUT)}
 
 
@@ -162,8 +173,13 @@ def facts_query(period: str, *, packed: bool = True) -> CompoundSelect[Any]:
     # The earliest later start of the same person, for the trajectories of the period that
     # have one: a join on the person and a group, computed once (a correlated subquery would
     # be evaluated again for every count that uses it).
+    jeugdhulp = later.c.sector == "jeugdhulp"
     following = (
-        select(own.c.provider_agb, own.c.record_id, func.min(later.c.start_date).label("next_start"))
+        select(
+            own.c.provider_agb, own.c.record_id,
+            func.min(case((jeugdhulp, later.c.start_date))).label("next_start"),
+            func.min(case((~jeugdhulp, later.c.start_date))).label("next_jbjr"),
+        )
         .join(later, and_(later.c.person_id == own.c.person_id, later.c.start_date > own.c.end_date))
         .where(own.c.period == period)
         .group_by(own.c.provider_agb, own.c.record_id)
@@ -193,18 +209,28 @@ def facts_query(period: str, *, packed: bool = True) -> CompoundSelect[Any]:
             goals[i].c.provider_agb == t.c.provider_agb, goals[i].c.record_id == t.c.record_id,
         ))
 
-    next_start, end = following.c.next_start, t.c.end_date
+    end = t.c.end_date
     vh_end = period_bounds(next_period(period))[1]
-    no_start = {
-        "volgendHalfjaar": or_(next_start.is_(None), next_start > literal(vh_end, Date())),
-        "6m": or_(next_start.is_(None), next_start > add_months(end, 6)),
-        "12m": or_(next_start.is_(None), next_start > add_months(end, 12)),
-    }
+
+    def none_within(start: ColumnElement[Any]) -> dict[str, ColumnElement[bool]]:
+        return {
+            "volgendHalfjaar": or_(start.is_(None), start > literal(vh_end, Date())),
+            "6m": or_(start.is_(None), start > add_months(end, 6)),
+            "12m": or_(start.is_(None), start > add_months(end, 12)),
+        }
+
+    no_start = none_within(following.c.next_start)
+    no_jbjr = none_within(following.c.next_jbjr)
     plan = t.c.termination_reason == "01"
-    terms: list[Term] = [("cond", t.c.bsn_known.is_(false()), None)]
+    # Without a BSN: the protocol's 000000000 (no or unknown BSN); an unborn child (999999999)
+    # is counted apart.
+    terms: list[Term] = [("cond", and_(t.c.bsn_known.is_(false()), t.c.unborn.is_(false())), None)]
     terms += [("eq", t.c.termination_reason, code) for code in TERMINATION_REASONS]
     terms += [("cond", no_start[w], None) for w in WINDOWS]
     terms += [("cond", and_(plan, no_start[w]), None) for w in WINDOWS]
+    terms += [("cond", no_jbjr[w], None) for w in WINDOWS]
+    terms.append(("cond", t.c.age_band.in_(JEUGDIGE_BANDS), None))
+    terms.append(("cond", t.c.unborn.is_(true()), None))
     for i in INFORMANTS:
         answers, scores = m[i].c, goals[i].c
         terms += [("eq", answers.satisfaction, k) for k in SATISFACTION]

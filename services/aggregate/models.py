@@ -26,6 +26,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -66,6 +67,8 @@ class Trajectory(Base):
     person_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     key_version: Mapped[int] = mapped_column(SmallInteger)
     bsn_known: Mapped[bool] = mapped_column(Boolean)
+    #: Delivered with the protocol's unborn-child code (999999999); counted apart from no BSN.
+    unborn: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)
     trajectory_ref: Mapped[str] = mapped_column(String(64))
     pc4: Mapped[str] = mapped_column(String(4))
     gemeente: Mapped[str] = mapped_column(String(6))

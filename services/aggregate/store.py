@@ -204,7 +204,7 @@ TRAJECTORY_COLUMNS = (
     "provider_agb", "record_id", "content_hash", "person_id", "key_version", "bsn_known", "trajectory_ref", "pc4",
     "gemeente", "age_at_end", "age_band", "sector", "freely_accessible", "hulpvorm", "referrer",
     "started_in_crisis", "start_date", "end_date", "period", "termination_reason", "legal_basis", "consent_by",
-    "batch_id", "received_at",
+    "batch_id", "received_at", "unborn",
 )
 MEASUREMENT_COLUMNS = ("provider_agb", "record_id", "informant", "satisfaction", "without_help", "problem_change",
                        "goal_overall", "period")
@@ -221,6 +221,7 @@ def _row(t: WireTrajectory, provider: str, person: int, batch_id: str, now: dt.d
         provider, t.recordId, content_hash, person, key_version, t.bsnKnown, t.trajectoryRef, t.pc4, t.gemeente,
         t.ageAtEnd, t.ageBand, t.sector, t.freelyAccessible, t.hulpvorm, t.referrer, t.startedInCrisis,
         t.startDate, t.endDate, t.period, t.terminationReason, t.legalBasis, t.consentBy, batch_id, now,
+        t.unborn,
     )
 
 

@@ -53,6 +53,7 @@ class WireTrajectory(WireKey):
     """One minimised trajectory: no BSN, no birth date, no 6-position postcode, no gender."""
 
     bsnKnown: bool  # noqa: N815
+    unborn: bool = False
     pc4: str = Field(pattern=r"^[1-9][0-9]{3}$")
     gemeente: str = Field(pattern=r"^GM[0-9]{4}$")
     ageAtEnd: int = Field(ge=0, le=30)  # noqa: N815

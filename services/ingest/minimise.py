@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from services.ingest.models import BSN_UNKNOWN, RECORD_ADAPTER, Measurement, Record
+from services.ingest.models import RECORD_ADAPTER, Measurement, Record
 from ttp.periods import age_at, age_band, period_of
 
 #: Domain tags of the two identifier kinds; pseudonymise keys them apart so a
@@ -50,12 +50,13 @@ def classification_key(row: Mapping[str, Any]) -> dict[str, Any]:
 def person_identifier(rec: Record) -> tuple[str, str]:
     """(domain tag, normalised identifier) of the person, for pseudonymisation.
 
-    The BSN when known. Otherwise, as in the CBS Informatieprotocol, gender +
+    The BSN when known. Otherwise (the protocol's codes 000000000, no or unknown
+    BSN, and 999999999, unborn child), as in the CBS Informatieprotocol, gender +
     birth date + postcode; without the protocol's startDate and hulpvorm,
     because this key must identify the *person* (indicator 3.2 links a person's
     trajectories across providers), not one trajectory.
     """
-    if rec.bsn != BSN_UNKNOWN:
+    if rec.bsn_known:
         return KIND_BSN, rec.bsn
     return KIND_FALLBACK, f"{rec.gender}|{rec.birthDate.isoformat()}|{rec.postcode}"
 
@@ -156,7 +157,8 @@ def minimise(
         if not any(p["keyVersion"] == key_version for p in values):
             where = f" in batch {batch_id}" if batch_id else ""
             raise ValueError(f"no {name} under the current key version {key_version}{where}")
-    age = age_at(rec.birthDate, rec.endDate)
+    # An unborn child (CBS code 999999999) whose care ended before the expected birth is 0.
+    age = max(age_at(rec.birthDate, rec.endDate), 0)
     consent = rec.consent
     measurements: list[dict[str, Any]] = []
     for m in rec.measurements:
@@ -175,7 +177,8 @@ def minimise(
         "recordId": rec.recordId,
         "contentHashes": digests,
         "pseudonyms": pseudo,
-        "bsnKnown": rec.bsn != BSN_UNKNOWN,
+        "bsnKnown": rec.bsn_known,
+        "unborn": rec.unborn,
         "trajectoryRef": rec.trajectoryId,
         "pc4": rec.postcode[:4],
         "gemeente": rec.gemeente,

@@ -59,8 +59,12 @@ NO_PERSONAL_DATA: Final = (
 #: PostNL never issues the letter pairs SA, SD and SS, so they are refused too.
 POSTCODE_PATTERN: Final = r"^[1-9][0-9]{3}(?:[A-RT-Z][A-Z]|S[BCE-RT-Z])$"
 
-#: The BSN value that means "unknown": the record is then keyed on the fallback key.
-BSN_UNKNOWN: Final = "999999999"
+#: The two BSN codes of the CBS Informatieprotocol that are not a BSN: no or unknown BSN,
+#: and an unborn child (who has none yet). Both are keyed on the fallback key and counted
+#: apart in the outputs.
+BSN_NONE: Final = "000000000"
+BSN_UNBORN: Final = "999999999"
+FALLBACK_BSNS: Final = frozenset({BSN_NONE, BSN_UNBORN})
 
 Sector = Literal["jeugdhulp", "jeugdbescherming", "jeugdreclassering"]
 Gender = Literal["V", "M", "O"]
@@ -196,7 +200,9 @@ class Measurement:
     """
 
     informant: Informant
-    measuredOn: Annotated[IsoDate, Field(description="Within the 3 weeks before endDate")]
+    measuredOn: Annotated[
+        IsoDate, Field(description="At most 3 weeks (21 days) before or after endDate")
+    ]
     satisfaction: Annotated[StrictInt | None, Field(ge=1, le=10, description="Indicator 2, 1..10")] = (
         None
     )
@@ -237,7 +243,9 @@ class Record:
         str,
         Field(
             pattern=r"^[0-9]{9}$",
-            description="Burgerservicenummer, passes the 11-proef; 999999999 means unknown",
+            description="Burgerservicenummer, passes the 11-proef; 000000000 when there is no "
+            "or no known BSN, 999999999 for an unborn child (CBS Informatieprotocol): both "
+            "are linked by the fallback key (gender, birth date, postcode)",
         ),
     ]
     birthDate: IsoDate
@@ -280,8 +288,13 @@ class Record:
 
     @property
     def bsn_known(self) -> bool:
-        """False when the provider sent the 'unknown' BSN and the fallback key applies."""
-        return self.bsn != BSN_UNKNOWN
+        """False when the provider sent one of the protocol's no-BSN codes (fallback key)."""
+        return self.bsn not in FALLBACK_BSNS
+
+    @property
+    def unborn(self) -> bool:
+        """True for the protocol's unborn-child code 999999999."""
+        return self.bsn == BSN_UNBORN
 
 
 #: The one validator of a record, built once (building it costs milliseconds).
@@ -322,7 +335,9 @@ class BatchEnvelope(BaseModel):
 
 
 class RecordProblem(BaseModel):
-    """Why one record of a batch was rejected."""
+    """Why one record of a batch was rejected, or (in ``Receipt.warnings``) which of its
+    measurements were left out: the same location structure for both, so a provider's
+    system (and a CSV or XLSX delivery's row and column mapping) reads them alike."""
 
     index: int = Field(ge=0, description="Position of the record in the batch, from 0")
     recordId: str | None = Field(description="The record's recordId; null when it could not be read")
@@ -368,6 +383,12 @@ class Receipt(BaseModel):
     status: BatchStatus
     counts: ReceiptCounts
     rejected: list[RecordProblem] = Field(default_factory=list)
+    warnings: list[RecordProblem] = Field(
+        default_factory=list,
+        description="Accepted records with a measurement that was left out (seed 001: a fault "
+        "in a measurement does not drop the trajectory, which still counts for uitval and "
+        "geen nieuwe start); by index, recordId and the measurement's field",
+    )
     audit: dict[str, Any] | None = Field(
         default=None,
         description="Audit log leaf indexes of this batch's entries and their inclusion proof",

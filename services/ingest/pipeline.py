@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from services.ingest.minimise import canonical_content, classification_key, minimise, person_identifier
 from services.ingest.models import Receipt, ReceiptCounts, RecordProblem, batch_status
 from services.ingest.redelivery import withdrawal_events
-from services.ingest.rules import ValidRecord, validate_records
+from services.ingest.rules import ValidRecord, receipt_warnings, validate_records
 from services.ingest.upstream import Unavailable, post_json
 from ttp import metrics
 from ttp.audit_events import AuditSink
@@ -217,7 +217,8 @@ async def process_batch(
     metrics.count_records("rejected", counts.rejected)
     return Receipt(
         batchId=batch_id, provider=agb, receivedAt=received_at, status=batch_status(counts),
-        counts=counts, rejected=rejected, audit=receipt_audit(audit_receipt),
+        counts=counts, rejected=rejected, warnings=receipt_warnings(valid),
+        audit=receipt_audit(audit_receipt),
         replacedPeriod=outcome.get("replacePeriod"), withdrawn=outcome.get("withdrawn", []),
     )
 

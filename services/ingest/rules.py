@@ -20,16 +20,27 @@ Decisions where the seed (NJi startpakket) and the spec leave room:
 * Ages are completed years at ``endDate``, for the informant rule as well as
   for the consent rule: consent must come from whoever is competent when the
   data is processed, which is at the end of the trajectory or later.
-* A measurement must fall in ``[endDate - 21 days, endDate]`` (the spec's
-  "within 3 weeks before endDate") and not before ``startDate``.
+* A measurement must fall in ``[endDate - 21 days, endDate + 21 days]`` (seed
+  001: "maximaal drie weken hiervoor of hierna"), not before ``startDate`` and
+  not after the receiving date.
+* Informants (seed 001): under 12 the parent; 12 to 15 both, separately; from
+  16 the young person, "eventueel de ouders als de jeugdige niet in staat is":
+  a parent's measurement at 16+ is accepted (and counted as ouder), but not
+  beside the young person's own, which shows they could answer.
+* A fault in a measurement leaves that measurement out, not the trajectory
+  (spec, from seed 001): the record is accepted, still counts for uitval and
+  3.2 and as somebody's new start, and the receipt lists the fault as a
+  *warning* by index, recordId and the measurement's field. A fault in the
+  record itself (including ``measurements`` not being a list of at most two)
+  still rejects the record.
 * ``problemChange`` (3.3) *and* ``goalAttainment`` (3.4) are refused for
   vrij-toegankelijke hulp: the seed lists both as "in geval van een individuele
   voorziening ook", so a score there means the provider's export maps the wrong
-  trajectories; it is reported rather than silently dropped or stored.
+  trajectories; that measurement is left out with a warning.
 * A consent object under ``wettelijke-verplichting`` is refused: the legal
   basis an auditor sees must be unambiguous.
 * A measurement with no answer at all, and a ``goalAttainment`` with neither
-  ``overall`` nor ``perGoal``, are refused: leave them out instead. A record
+  ``overall`` nor ``perGoal``, are left out with a warning. A record
   with *no* measurements is valid; that is what low response looks like.
 * The second and later records with a recordId already used earlier in the
   same batch are rejected, whatever happened to the first one.
@@ -41,20 +52,22 @@ plain comparisons on the validated model (a few microseconds per record).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from pydantic import ValidationError
 
 from services.ingest.identifier_screen import SCREEN_CODES, record_identifier_problems, repeatable_record_id
-from services.ingest.models import BSN_UNKNOWN, ID_PATTERN, RECORD_ADAPTER, Record, RecordProblem
+from services.ingest.models import BSN_UNBORN, FALLBACK_BSNS, ID_PATTERN, RECORD_ADAPTER, Record, RecordProblem
 from ttp.bsn import elfproef
 from ttp.periods import MAX_AGE, age_at
 from ttp.problems import InvalidParam
 
-#: How long before endDate an end measurement may be taken (the seed's "drie weken").
+#: How long before or after endDate an end measurement may be taken (the seed's "drie weken").
 MEASUREMENT_WINDOW: Final = dt.timedelta(days=21)
 
 #: Every problem code this module can produce, with its fixed human reason.
@@ -68,7 +81,8 @@ PROBLEM_CODES: Final[dict[str, str]] = {
     "its name is not repeated because it looks like data.",
     "record-id-format": "recordId must be 1 to 64 characters from A-Z, a-z, 0-9 and . _ : -.",
     "agb-format": "providerAgb must be the 8-digit AGB code of the provider, as a string.",
-    "bsn-format": "bsn must be a string of 9 digits; send 999999999 when the BSN is unknown.",
+    "bsn-format": "bsn must be a string of 9 digits; send 000000000 when there is no "
+    "(known) BSN and 999999999 for an unborn child.",
     "date-format": "This field must be a calendar date written as YYYY-MM-DD.",
     "gender-code": "gender must be V, M or O.",
     "postcode-format": "postcode must be a Dutch 6-position postcode: 4 digits (not starting "
@@ -98,15 +112,17 @@ PROBLEM_CODES: Final[dict[str, str]] = {
     # Domain rules.
     "provider-mismatch": "providerAgb is not the AGB code of the certificate this batch was "
     "sent with; a provider delivers only its own records.",
-    "bsn-elfproef": "bsn fails the 11-proef; send 999999999 when the BSN is unknown.",
+    "bsn-elfproef": "bsn fails the 11-proef; send 000000000 when there is no (known) BSN "
+    "and 999999999 for an unborn child.",
     "end-before-start": "endDate lies before startDate.",
     "end-in-future": "endDate lies in the future; only ended trajectories are delivered.",
     "birth-after-start": "birthDate lies after startDate.",
     "age-out-of-range": "The age at endDate must be 0 to 23 years (youth care, extended to 23).",
-    "measurement-window": "measuredOn must lie within the 3 weeks (21 days) before endDate, "
-    "not after endDate and not before startDate.",
+    "measurement-window": "measuredOn must lie at most 3 weeks (21 days) before or after "
+    "endDate, not before startDate and not in the future.",
     "informant-age-under-12": "Under 12 at endDate only the parent (ouder) fills in.",
-    "informant-age-16-plus": "From 16 at endDate only the young person (jeugdige) fills in.",
+    "informant-age-16-plus": "From 16 at endDate the young person fills in; a parent only "
+    "when the young person cannot, so not beside the young person's own measurement.",
     "duplicate-informant": "There is already a measurement for this informant in this record; "
     "each informant fills in at most once.",
     "measurement-empty": "This measurement has no answer at all; leave it out instead.",
@@ -187,15 +203,12 @@ _ID_RE: Final = re.compile(ID_PATTERN)
 
 _validate = RECORD_ADAPTER.validate_python
 
+#: Who may fill in, by age group. From 16 the parent is the young person's stand-in only
+#: (checked apart: not beside the young person's own measurement).
 _ALLOWED_INFORMANTS: Final[tuple[frozenset[str], frozenset[str], frozenset[str]]] = (
     frozenset({"ouder"}),
     frozenset({"jeugdige", "ouder"}),
-    frozenset({"jeugdige"}),
-)
-_INFORMANT_REASON: Final[tuple[str, str, str]] = (
-    "informant-age-under-12",
-    "",  # 12-15: both may fill in
-    "informant-age-16-plus",
+    frozenset({"jeugdige", "ouder"}),
 )
 _CONSENT_BY: Final[tuple[str, str, str]] = ("ouder", "beide", "jeugdige")
 _CONSENT_REASON: Final[tuple[str, str, str]] = (
@@ -207,11 +220,16 @@ _CONSENT_REASON: Final[tuple[str, str, str]] = (
 
 @dataclass(frozen=True, slots=True)
 class ValidRecord:
-    """A record that passed every rule, with its place in the batch."""
+    """A record that passed every rule, with its place in the batch.
+
+    ``record`` holds only the measurements that passed; ``warnings`` says why
+    any others were left out (pointers into the batch as sent).
+    """
 
     index: int
     record: Record
     age_at_end: int
+    warnings: tuple[InvalidParam, ...] = ()
 
 
 def _problem(name: str, key: str) -> InvalidParam:
@@ -279,13 +297,16 @@ def _form_problems(err: ValidationError, base: str) -> list[InvalidParam]:
 def _domain_problems(
     rec: Record, base: str, provider_agb: str, today: dt.date
 ) -> tuple[list[InvalidParam], int]:
-    """Every domain rule for one form-valid record; returns (problems, age at endDate)."""
+    """Every record-level domain rule for one form-valid record; returns (problems, age at endDate).
+
+    The rules of its measurements are :func:`_measurement_warnings`.
+    """
     problems: list[InvalidParam] = []
     add = problems.append
     if rec.providerAgb != provider_agb:
         add(_problem(base + "/providerAgb", "provider-mismatch"))
     bsn = rec.bsn
-    if bsn != BSN_UNKNOWN and not elfproef(bsn):
+    if bsn not in FALLBACK_BSNS and not elfproef(bsn):
         add(_problem(base + "/bsn", "bsn-elfproef"))
 
     start, end, birth = rec.startDate, rec.endDate, rec.birthDate
@@ -293,9 +314,10 @@ def _domain_problems(
         add(_problem(base + "/endDate", "end-before-start"))
     if end > today:
         add(_problem(base + "/endDate", "end-in-future"))
-    if birth > start:
+    # Care for an unborn child (CBS code 999999999) starts before the (expected) birth date.
+    if birth > start and bsn != BSN_UNBORN:
         add(_problem(base + "/birthDate", "birth-after-start"))
-    age = age_at(birth, end)
+    age = max(age_at(birth, end), 0) if bsn == BSN_UNBORN else age_at(birth, end)
     # Age-dependent rules are only meaningful for a plausible age; otherwise the
     # age problem alone is reported instead of a cascade of follow-on problems.
     group = age_group(age) if 0 <= age <= MAX_AGE else -1
@@ -313,39 +335,95 @@ def _domain_problems(
                 add(_problem(base + "/consent/givenOn", "consent-future"))
     elif consent is not None:
         add(_problem(base + "/consent", "consent-unexpected"))
-
-    measurements = rec.measurements
-    if measurements:
-        earliest = max(end - MEASUREMENT_WINDOW, start)
-        free = rec.freelyAccessible
-        informants: set[str] = set()
-        for j, m in enumerate(measurements):
-            mbase = f"{base}/measurements/{j}"
-            if not earliest <= m.measuredOn <= end:
-                add(_problem(mbase + "/measuredOn", "measurement-window"))
-            informant = m.informant
-            if group >= 0 and informant not in _ALLOWED_INFORMANTS[group]:
-                add(_problem(mbase + "/informant", _INFORMANT_REASON[group]))
-            if informant in informants:
-                add(_problem(mbase + "/informant", "duplicate-informant"))
-            informants.add(informant)
-            goals = m.goalAttainment
-            problem_change = m.problemChange
-            if (
-                goals is None
-                and problem_change is None
-                and m.satisfaction is None
-                and m.withoutHelp is None
-            ):
-                add(_problem(mbase, "measurement-empty"))
-            if free and problem_change is not None:
-                add(_problem(mbase + "/problemChange", "problem-change-free-access"))
-            if goals is not None:
-                if free:
-                    add(_problem(mbase + "/goalAttainment", "goal-attainment-free-access"))
-                if goals.overall is None and goals.perGoal is None:
-                    add(_problem(mbase + "/goalAttainment", "goal-attainment-empty"))
     return problems, age
+
+
+def _measurement_warnings(
+    rec: Record, base: str, age: int, today: dt.date, positions: Sequence[int]
+) -> dict[int, list[InvalidParam]]:
+    """The faults of each measurement of a form-valid record, by its position in the batch.
+
+    ``positions[j]`` is where measurement ``j`` of ``rec`` stood in the record as
+    sent (measurements with form faults have already been taken out). A
+    measurement with any fault is left out; the duplicate-informant and the
+    16+ stand-in rules look only at the measurements that are otherwise fine.
+    """
+    faults: dict[int, list[InvalidParam]] = {}
+    measurements = rec.measurements
+    if not measurements:
+        return faults
+    start, end = rec.startDate, rec.endDate
+    earliest = max(end - MEASUREMENT_WINDOW, start)
+    latest = min(end + MEASUREMENT_WINDOW, today)
+    free = rec.freelyAccessible
+    group = age_group(age) if 0 <= age <= MAX_AGE else -1
+    fine: list[tuple[int, str]] = []
+    for j, m in enumerate(measurements):
+        pos = positions[j]
+        mbase = f"{base}/measurements/{pos}"
+        found: list[InvalidParam] = []
+        add = found.append
+        if not earliest <= m.measuredOn <= latest:
+            add(_problem(mbase + "/measuredOn", "measurement-window"))
+        if group >= 0 and m.informant not in _ALLOWED_INFORMANTS[group]:
+            add(_problem(mbase + "/informant", "informant-age-under-12"))
+        goals = m.goalAttainment
+        problem_change = m.problemChange
+        if goals is None and problem_change is None and m.satisfaction is None and m.withoutHelp is None:
+            add(_problem(mbase, "measurement-empty"))
+        if free and problem_change is not None:
+            add(_problem(mbase + "/problemChange", "problem-change-free-access"))
+        if goals is not None:
+            if free:
+                add(_problem(mbase + "/goalAttainment", "goal-attainment-free-access"))
+            if goals.overall is None and goals.perGoal is None:
+                add(_problem(mbase + "/goalAttainment", "goal-attainment-empty"))
+        if found:
+            faults[pos] = found
+        else:
+            fine.append((pos, m.informant))
+    seen: set[str] = set()
+    for pos, informant in fine:
+        if informant in seen:
+            faults[pos] = [_problem(f"{base}/measurements/{pos}/informant", "duplicate-informant")]
+        seen.add(informant)
+    if group == 2 and "jeugdige" in seen:
+        for pos, informant in fine:
+            if informant == "ouder" and pos not in faults:
+                faults[pos] = [_problem(f"{base}/measurements/{pos}/informant", "informant-age-16-plus")]
+    return faults
+
+
+def _measurement_position(problem: InvalidParam, base: str) -> int | None:
+    """The measurement a form problem lies in (``/records/3/measurements/1/...`` -> 1), else None."""
+    prefix = base + "/measurements/"
+    if not problem.name.startswith(prefix):
+        return None
+    head = problem.name[len(prefix):].split("/", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def _without_faulty_measurements(
+    raw: Any, problems: list[InvalidParam], base: str
+) -> tuple[Record, list[int], list[InvalidParam]] | None:
+    """A record whose only form faults lie in measurements, validated without those.
+
+    Returns (record, original positions of the kept measurements, the faults), or
+    None when a fault lies in the record itself (or the retry still fails).
+    """
+    positions = [_measurement_position(p, base) for p in problems]
+    if any(pos is None for pos in positions) or not isinstance(raw, dict):
+        return None
+    sent = raw.get("measurements")
+    if not isinstance(sent, list):
+        return None
+    bad = set(positions)
+    kept = [j for j in range(len(sent)) if j not in bad]
+    try:
+        rec = _validate({**raw, "measurements": [sent[j] for j in kept]})
+    except ValidationError:
+        return None
+    return rec, kept, problems
 
 
 def readable_record_id(raw: Any) -> str | None:
@@ -364,7 +442,8 @@ def validate_records(
 
     ``provider_agb`` is the AGB code of the calling provider (from its
     certificate, never from the body); ``today`` is the receiving date, passed
-    in so the rules are reproducible. Returns the valid records and, in batch
+    in so the rules are reproducible. Returns the valid records (each with the
+    measurements that passed and warnings for those left out) and, in batch
     order, one :class:`RecordProblem` per rejected record with every problem
     found in it.
     """
@@ -375,14 +454,33 @@ def validate_records(
         base = f"/records/{i}"
         rid = repeatable_record_id(readable_record_id(raw), raw)
         rec: Record | None
+        warnings: list[InvalidParam] = []
+        positions: Sequence[int] | None = None
+        age = -1
         try:
             rec = _validate(raw)
         except ValidationError as err:
-            rec, age = None, -1
             problems = _form_problems(err, base)
+            retried = _without_faulty_measurements(raw, problems, base)
+            if retried is None:
+                rec = None
+            else:
+                rec, positions, warnings = retried
+                problems = []
         else:
+            problems = []
+        if rec is not None:
             problems, age = _domain_problems(rec, base, provider_agb, today)
             problems += record_identifier_problems(rec, base)
+            if positions is None:
+                positions = range(len(rec.measurements))
+            faults = _measurement_warnings(rec, base, age, today, positions)
+            if faults:
+                rec = dataclasses.replace(rec, measurements=[
+                    m for j, m in enumerate(rec.measurements) if positions[j] not in faults
+                ])
+                warnings += [p for pos in sorted(faults) for p in faults[pos]]
+                warnings.sort(key=lambda p: (_measurement_position(p, base) or 0))
         if rid is not None:
             if rid in seen_ids:
                 problems.append(_problem(base + "/recordId", "duplicate-record-id"))
@@ -391,5 +489,13 @@ def validate_records(
         if rec is None or problems:
             rejected.append(RecordProblem(index=i, recordId=rid, problems=problems))
         else:
-            valid.append(ValidRecord(index=i, record=rec, age_at_end=age))
+            valid.append(ValidRecord(index=i, record=rec, age_at_end=age, warnings=tuple(warnings)))
     return valid, rejected
+
+
+def receipt_warnings(valid: Sequence[ValidRecord]) -> list[RecordProblem]:
+    """The receipt's warnings: every accepted record with a measurement left out, in batch order."""
+    return [
+        RecordProblem(index=v.index, recordId=v.record.recordId, problems=list(v.warnings))
+        for v in valid if v.warnings
+    ]

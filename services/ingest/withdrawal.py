@@ -13,9 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.ingest.models import FALLBACK_BSNS
 from ttp.bsn import elfproef
-
-UNKNOWN_BSN = "999999999"
 
 
 class ConsentWithdrawal(BaseModel):
@@ -32,7 +31,11 @@ class ConsentWithdrawal(BaseModel):
             ]
         },
     )
-    bsn: str = Field(pattern=r"^[0-9]{9}$", description="BSN; 999999999 when unknown (then the fallback key)")
+    bsn: str = Field(
+        pattern=r"^[0-9]{9}$",
+        description="BSN; 000000000 when there is no (known) BSN, 999999999 for an unborn child "
+        "(then the fallback key, as in the record)",
+    )
     gender: Literal["V", "M", "O"] | None = None
     birthDate: dt.date | None = None  # noqa: N815
     postcode: str | None = Field(default=None, pattern=r"^[1-9][0-9]{3} ?[A-Za-z]{2}$")
@@ -45,16 +48,16 @@ class ConsentWithdrawal(BaseModel):
 
     @model_validator(mode="after")
     def _identifiable(self) -> ConsentWithdrawal:
-        if self.bsn == UNKNOWN_BSN:
+        if self.bsn in FALLBACK_BSNS:
             if not (self.gender and self.birthDate and self.postcode):
-                raise ValueError("with an unknown BSN, gender, birthDate and postcode are required")
+                raise ValueError("without a BSN, gender, birthDate and postcode are required")
         elif not elfproef(self.bsn):
             raise ValueError("bsn does not pass the 11-proef")
         return self
 
     def identifier(self) -> tuple[str, str]:
         """(kind, value) for pseudonymise, the same as for a record of this person."""
-        if self.bsn != UNKNOWN_BSN:
+        if self.bsn not in FALLBACK_BSNS:
             return "bsn", self.bsn
         assert self.gender and self.birthDate and self.postcode
         postcode = self.postcode.replace(" ", "").upper()

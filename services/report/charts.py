@@ -121,7 +121,7 @@ def _distribution_panel(
     ax.set_ylim(0, max([*own, *(nat or []), 0.05]) * 1.15)
     _share_axis(ax)
     if first:
-        ax.set_ylabel("Aandeel van de metingen")
+        ax.set_ylabel(view.spec.distribution_axis)
     ax.set_title(f"{s.label}\nn {count(s.own.n)} · {s.own.coverage}", fontsize=8, loc="left",
                  color=TEXT)
 
@@ -158,10 +158,16 @@ def _trend_panel(ax: Axes, view: IndicatorView, periods: list[str]) -> list[tupl
     legend: list[tuple[Artist, str]] = []
     any_national = False
     for colour, s in zip(SERIES_COLOURS, view.trend_series, strict=False):
-        own = [p.own.value for p in s.trend]
-        nat = [p.national.value for p in s.trend]
+        own = [p.own.trend_value for p in s.trend]
+        nat = [p.national.trend_value for p in s.trend]
         (line,) = ax.plot(x, [v if v is not None else float("nan") for v in own], marker="o",
                           color=colour, linewidth=1.8, markersize=4)
+        # A figure over too few answers is no trend point: a grey open marker, off the line.
+        few = [(i, p.own.value) for i, p in enumerate(s.trend)
+               if p.own.few_responses and p.own.value is not None]
+        if few:
+            ax.plot([i for i, _ in few], [float(v or 0) for _, v in few], linestyle="none", marker="o",
+                    markerfacecolor="none", markeredgecolor="#8A8A8A", markersize=4)
         legend.append((line, textwrap.fill(s.label if several else "Eigen cijfers (lijn)", 28)))
         if any(v is not None for v in nat):
             any_national = True

@@ -215,6 +215,8 @@ def build_report(
         dataVersion=inputs.version,
         trajectories=current.trajectories,
         withoutBsn=current.withoutBsn,
+        unborn=current.unborn,
+        periodStatus=current.periodStatus,
         notes=notes,
         cells=list(shown.cells),
         national=national_reference(

@@ -45,6 +45,10 @@ class IndicatorSpec:
     chart_note: str = ""
     #: The population the indicator is defined for; its headline figure is this group's.
     population: dict[str, str] = field(default_factory=dict)
+    #: What the distribution chart's shares are shares of.
+    distribution_axis: str = "Aandeel van de metingen"
+    #: False for figures registered for every trajectory (uitval, 3.2): no response rate.
+    has_response: bool = True
 
 
 SPECS: dict[str, IndicatorSpec] = {
@@ -68,6 +72,8 @@ SPECS: dict[str, IndicatorSpec] = {
         ),
         responses_label="trajecten met een reden van beëindiging",
         distribution_title="Reden van beëindiging",
+        distribution_axis="Aandeel van de trajecten",
+        has_response=False,
         chart_note=(
             "Redenen: 01 volgens plan, 02 voortijdig in overeenstemming, 03 voortijdig eenzijdig "
             "door de cliënt (uitval), 04 voortijdig eenzijdig door de aanbieder, 05 externe "
@@ -114,8 +120,10 @@ SPECS: dict[str, IndicatorSpec] = {
         title="Geen nieuwe start van jeugdhulp",
         definition=(
             "Aandeel van de beëindigde trajecten waarna geen nieuw jeugdhulptraject van dezelfde "
-            "persoon startte, bij welke aanbieder ook. Afgeleid door de TTP; pas te zien als de "
-            "volgperiode voorbij is."
+            "persoon startte, bij welke aanbieder ook. Een nieuw traject jeugdbescherming of "
+            "jeugdreclassering is geen nieuwe start jeugdhulp en staat apart. Afgeleid door de "
+            "TTP; pas te zien als de volgperiode en de aanlevertermijn van 3 weken voorbij zijn. "
+            "Het cijfer is een bovengrens: trajecten die nog lopen, zijn nog niet aangeleverd."
         ),
         value_label="Aandeel zonder nieuwe start",
         value_kind="share",
@@ -127,11 +135,17 @@ SPECS: dict[str, IndicatorSpec] = {
             ("volgensPlanVolgendHalfjaar", "Volgens plan beëindigd, tot eind volgend halfjaar"),
             ("volgensPlan6m", "Volgens plan beëindigd, binnen 6 maanden"),
             ("volgensPlan12m", "Volgens plan beëindigd, binnen 12 maanden"),
+            ("jbJrVolgendHalfjaar", "Geen nieuwe jeugdbescherming/-reclassering, tot eind "
+             "volgend halfjaar"),
+            ("jbJr6m", "Geen nieuwe jeugdbescherming/-reclassering, binnen 6 maanden"),
+            ("jbJr12m", "Geen nieuwe jeugdbescherming/-reclassering, binnen 12 maanden"),
         ),
         categories=(("geenNieuweStart", "Geen nieuwe start"), ("nieuweStart", "Nieuwe start")),
         responses_label="trajecten met afgelopen volgperiode",
         distribution_title="Cijfer per termijn",
         show_distribution=False,
+        distribution_axis="Aandeel van de trajecten",
+        has_response=False,
     ),
     "afnameProblematiek": IndicatorSpec(
         key="afnameProblematiek",
@@ -139,7 +153,9 @@ SPECS: dict[str, IndicatorSpec] = {
         title="Afname problematiek",
         definition=(
             "Verandering van problematiek, zelfredzaamheid of participatie tussen begin- en "
-            "eindmeting; alleen bij niet-vrij-toegankelijke hulp (individuele voorziening)."
+            "eindmeting, zoals de professional die met een meetinstrument beoordeelt; alleen bij "
+            "niet-vrij-toegankelijke hulp (individuele voorziening), en n telt alleen die "
+            "trajecten. Het kerncijfer is het aandeel met een sterke of matige verbetering."
         ),
         value_label="Aandeel verbeterd (sterk of matig)",
         value_kind="share",
@@ -160,8 +176,10 @@ SPECS: dict[str, IndicatorSpec] = {
         title="Doelrealisatie",
         definition=(
             "Mate waarin de overeengekomen doelen zijn gerealiseerd, overall en per doel: "
-            "−1 ongunstiger dan bij de start, 0 gelijk, 1 deels behaald, 2 behaald. Het cijfer is "
-            "het aandeel met score 1 of 2; per type informant."
+            "−1 ongunstiger dan bij de start, 0 gelijk, 1 deels behaald, 2 behaald; alleen bij "
+            "niet-vrij-toegankelijke hulp, en n telt alleen die trajecten. Het kerncijfer is het "
+            "aandeel met score 1 of 2: overall per traject, per doel over alle doelen samen "
+            "(elk doel weegt even zwaar); per type informant."
         ),
         value_label="Aandeel doel (deels) behaald",
         value_kind="share",
@@ -173,6 +191,7 @@ SPECS: dict[str, IndicatorSpec] = {
             ("2", "2 behaald"),
         ),
         variants=(("overall", "Overall"), ("perDoel", "Per doel")),
+        population={"freelyAccessible": "false"},
     ),
 }
 
@@ -218,6 +237,7 @@ STATUS_LABELS: dict[str, str] = {
     "not-yet-observable": "nog niet waarneembaar",
     "no-responses": "geen metingen",
     "too-few-responses": "te weinig metingen",
+    "not-applicable": "n.v.t.",
 }
 
 #: The same, short enough for a table column; the reading guide explains them.
@@ -240,6 +260,17 @@ VARIANT_BADGES: dict[str, str] = {"intern": "INTERN – niet delen", "deelbaar":
 
 #: Share of trajectories with a measurement below which the documents flag the figure.
 LOW_RESPONSE = 0.5
+
+#: A percentage over fewer answers than this is no headline, not even in the internal report:
+#: shown greyed with its count, and not drawn as a trend point like the others.
+MIN_HEADLINE_RESPONSES = 10
+
+#: The report banner per period status (as CBS: voorlopige and definitieve cijfers).
+PERIOD_STATUS_LABELS: dict[str, str] = {
+    "voorlopig": "VOORLOPIG: dit halfjaar loopt nog of de aanlevertermijn van 3 weken is nog niet "
+    "voorbij; de cijfers kunnen nog veranderen.",
+    "definitief": "Definitief: de aanlevertermijn van dit halfjaar is voorbij.",
+}
 
 
 def period_label(period: str) -> str:
@@ -299,22 +330,36 @@ def figure(indicator: str, value: float | None, status: str = "ok") -> str:
     return number(value, 1)
 
 
-def response_short(n: int | None, responses: int | None) -> str:
-    """``respons 80 (67%)``, for table cells where n stands on the line above."""
-    if n is None or responses is None:
+def response_short(n: int | None, responses: int | None, eligible: int | None = None) -> str:
+    """``respons 80 (67%)``, for table cells where n stands on the line above.
+
+    The rate is over ``eligible`` (the trajectories where this informant answers) when
+    given; nothing for figures without a response (uitval, 3.2)."""
+    base = n if eligible is None else eligible
+    if base is None or responses is None:
         return ""
-    if n == 0:
+    if eligible == 0:
+        return "respons n.v.t."
+    if base == 0:
         return f"respons {count(responses)}"
-    return f"respons {count(responses)} ({percent(responses / n)})"
+    return f"respons {count(responses)} ({percent(responses / base)})"
 
 
-def coverage(n: int | None, responses: int | None) -> str:
-    """``respons 80 van 120 (67%)``: the data-quality fact printed beside every figure."""
-    if n is None or responses is None:
+def coverage(n: int | None, responses: int | None, eligible: int | None = None) -> str:
+    """``respons 80 van 120 (67%)``: the data-quality fact printed beside every figure.
+
+    Over ``eligible`` when given (a jeugdige answers from 12: under 12 "n.v.t."); empty for
+    figures that are registered for every trajectory and have no response (uitval, 3.2)."""
+    base = n if eligible is None else eligible
+    if responses is None and n is not None:
+        return ""
+    if base is None or responses is None:
         return "respons –"
-    if n == 0:
+    if eligible == 0:
+        return "respons n.v.t."
+    if base == 0:
         return "respons 0 van 0"
-    return f"respons {count(responses)} van {count(n)} ({percent(responses / n)})"
+    return f"respons {count(responses)} van {count(base)} ({percent(responses / base)})"
 
 
 TITLE = "Spiegelrapportage outcome-indicatoren jeugd"
@@ -328,7 +373,12 @@ INTRO = (
 )
 
 RESPONSE_NOTE = (
-    "Bij elk cijfer staan n (beëindigde trajecten) en de respons (trajecten met een meting). Lage "
+    "Bij elk cijfer staan n (beëindigde trajecten) en de respons (trajecten met een meting, als "
+    "percentage van de trajecten waarin die informant invult: een jeugdige vanaf 12 jaar; onder "
+    "de 12 staat er ‘n.v.t.’). Uitval en geen nieuwe start worden voor elk traject vastgelegd en "
+    "hebben geen respons. Een percentage over minder dan "
+    f"{MIN_HEADLINE_RESPONSES} metingen staat grijs met het aantal erbij en telt niet als punt in "
+    "de ontwikkeling. Lage "
     "respons is het belangrijkste kwaliteitsprobleem van deze cijfers: een cijfer op weinig "
     "metingen kan ver afliggen van wat alle cliënten vinden. Cijfers met een respons onder de "
     f"{int(LOW_RESPONSE * 100)}% zijn gemarkeerd."
@@ -353,7 +403,12 @@ CONVERSATION_INTRO = (
 
 READING_GUIDE: tuple[tuple[str, str], ...] = (
     ("n", "Aantal beëindigde trajecten in de groep."),
-    ("Respons", "Aantal trajecten met een meting voor deze indicator, ook als percentage van n."),
+    ("Respons", "Aantal trajecten met een meting voor deze indicator, ook als percentage van de "
+     "trajecten waarin die informant invult (jeugdige vanaf 12 jaar, ouder altijd)."),
+    ("N.v.t.", "De informant vult in deze groep niet in: onder de 12 jaar vullen alleen de ouders "
+     "in."),
+    ("Voorlopig", "Het halfjaar loopt nog of de aanlevertermijn van 3 weken is nog niet voorbij; "
+     "de cijfers kunnen nog veranderen. Daarna zijn ze definitief."),
     ("Lage respons", f"Minder dan {int(LOW_RESPONSE * 100)}% van de trajecten heeft een meting. "
      "Lees zo'n cijfer met voorzichtigheid; het zegt niets over de kwaliteit van de hulp zelf."),
     ("Landelijk", "Hetzelfde cijfer over alle aanbieders samen: een referentie, geen norm."),
@@ -367,8 +422,9 @@ READING_GUIDE: tuple[tuple[str, str], ...] = (
      "minder dan {threshold} metingen rusten en staat er daarom niet."),
     ("Nog niet bekend", "Geen nieuwe start (3.2) is pas bekend als de volgperiode voorbij is."),
     ("Geen metingen", "Er is in deze groep geen enkele meting aangeleverd."),
-    ("Zonder BSN", "Trajecten zonder BSN zijn gekoppeld op geslacht, geboortedatum, postcode, "
-     "startdatum en hulpvorm. Dat koppelt minder goed; vooral 3.2 kan daardoor te gunstig uitvallen."),
+    ("Zonder BSN", "Trajecten zonder (bekend) BSN of van een ongeboren kind (codes 000000000 en "
+     "999999999) zijn gekoppeld op geslacht, geboortedatum en postcode. Dat koppelt minder goed; "
+     "vooral 3.2 kan daardoor te gunstig uitvallen."),
     ("Soort hulp", "Toegang (vrij of niet vrij toegankelijk), daarbinnen sector en daarbinnen "
      "hulpvorm, volgens de codes van de Beleidsinformatie Jeugd. Groepen zonder trajecten en "
      "afgeschermde groepen zonder getoonde onderverdeling staan niet in de tabellen."),

@@ -21,7 +21,7 @@ from ttp.outcomes import BREAKDOWN_KEYS, Cell
 FIXED = [
     "period", "providerId", "reportVariant", "indicator", "figure", *BREAKDOWN_KEYS,
     "n", "responses", "responseRate", "value", "status",
-    "nationalN", "nationalResponses", "nationalValue", "nationalStatus",
+    "nationalN", "nationalResponses", "nationalValue", "nationalStatus", "eligible", "periodStatus",
 ]
 
 
@@ -51,7 +51,9 @@ def render_csv(doc: ReportDocument) -> bytes:
     for cell in doc.cells:
         key = cell_key(cell)
         nat = national.get(key)
-        rate = cell.responses / cell.n if cell.n and cell.responses is not None else None
+        # Over the trajectories where this informant answers (a jeugdige from 12), when known.
+        base = cell.n if cell.eligible is None else cell.eligible
+        rate = cell.responses / base if base and cell.responses is not None else None
         row = [
             doc.period, doc.providerId, doc.variant, cell.indicator, cell.variant or "",
             *(cell.breakdown.get(k, "") for k in BREAKDOWN_KEYS),
@@ -59,6 +61,7 @@ def render_csv(doc: ReportDocument) -> bytes:
             _num(nat.n) if nat else "", _num(nat.responses) if nat else "",
             _num(nat.value) if nat else "",
             nat.status if nat else ("withheld" if key in withheld else ""),
+            _num(cell.eligible), doc.periodStatus,
         ]
         dist = cell.distribution or {}
         row += [_num(dist.get(c)) if cell.distribution is not None else "" for c in categories]

@@ -50,11 +50,11 @@ def period_months(period: str) -> str:
 
 def response(shown: Shown) -> str:
     """``80 van 120 (67%)``, the response coverage beside a figure."""
-    return labels.coverage(shown.n, shown.responses).removeprefix("respons ")
+    return labels.coverage(shown.n, shown.responses, shown.eligible).removeprefix("respons ")
 
 
 def response_short(shown: Shown) -> str:
-    return labels.response_short(shown.n, shown.responses)
+    return labels.response_short(shown.n, shown.responses, shown.eligible)
 
 
 def rate(shown: Shown) -> str:

@@ -114,7 +114,11 @@ def _e(text: str) -> str:
 
 def _figure_cell(shown: Shown, *, national: bool = False) -> Paragraph:
     """A figure with n and response coverage under it, as in the HTML's key tables."""
-    if shown.is_figure:
+    if shown.is_figure and shown.few_responses:
+        # Too few answers for a headline: greyed, with its count.
+        head = (f'<font size="9" color="#8A8A8A">{_e(shown.short)}</font>'
+                f'<font size="6.5" color="#8A8A8A"> ({labels.count(shown.responses)} metingen)</font>')
+    elif shown.is_figure:
         colour = "#6B6B6B" if national else "#1B1B1B"
         head = f'<font name="DejaVuSans-Bold" size="9" color="{colour}">{_e(shown.short)}</font>'
     else:
@@ -123,7 +127,7 @@ def _figure_cell(shown: Shown, *, national: bool = False) -> Paragraph:
     if shown.n is not None:
         lines.append(f'<font size="6.5" color="#6B6B6B">n {labels.count(shown.n)}</font>')
     if shown.responses is not None:
-        resp = labels.response_short(shown.n, shown.responses)
+        resp = labels.response_short(shown.n, shown.responses, shown.eligible)
         lines.append(f'<font size="6.5" color="#6B6B6B">{_e(resp)}</font>')
     if shown.low_response and not national:
         lines.append('<font size="6.5" color="#A05A00">lage respons</font>')
@@ -202,7 +206,10 @@ def _summary(view: ReportView) -> list[Flowable]:
                                ("LEFTPADDING", (0, 0), (-1, -1), 5),
                                ("RIGHTPADDING", (0, 0), (-1, -1), 5)]))
     statement = labels.VARIANT_STATEMENTS[doc.variant].format(threshold=doc.threshold)
-    box = Table([[_p(_e(statement))]], colWidths=["100%"], hAlign="LEFT")
+    status_text = _e(labels.PERIOD_STATUS_LABELS[doc.periodStatus])
+    if doc.periodStatus == "voorlopig":
+        status_text = f"<b>{status_text}</b>"
+    box = Table([[_p(status_text)], [_p(_e(statement))]], colWidths=["100%"], hAlign="LEFT")
     box.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, -1), LIGHT),
                              ("LINEBEFORE", (0, 0), (0, -1), 3, badge_colour),
                              ("LEFTPADDING", (0, 0), (-1, -1), 7)]))
@@ -210,7 +217,8 @@ def _summary(view: ReportView) -> list[Flowable]:
         ("Periode", f"{view.period_label}<br/><font size='7' color='#6B6B6B'>beëindigd "
                     f"{period_months(doc.period)}</font>"),
         ("Beëindigde trajecten", labels.count(doc.trajectories)),
-        ("Waarvan zonder BSN gekoppeld", labels.count(doc.withoutBsn)),
+        ("Waarvan zonder BSN gekoppeld", labels.count(doc.withoutBsn)
+         + (f" (en {labels.count(doc.unborn)} ongeboren)" if doc.unborn else "")),
         ("Cijfers berekend op", dutch_datetime(doc.generatedAt)),
     ]
     fact_table = Table(

@@ -16,6 +16,7 @@ from pydantic.config import JsonDict
 
 from ttp.bsn import elfproef
 from ttp.outcomes import INDICATORS, Cell
+from ttp.periods import PeriodStatus
 
 IndicatorName = Literal[
     "uitval",
@@ -219,6 +220,14 @@ class ReportDocument(BaseModel):
     dataVersion: str = Field(description="Fingerprint of the figures this document was built from")  # noqa: N815
     trajectories: int | None
     withoutBsn: int | None  # noqa: N815
+    unborn: int | None = Field(
+        default=None, description="Trajectories of an unborn child (BSN code 999999999), apart"
+    )
+    periodStatus: PeriodStatus = Field(  # noqa: N815
+        default="voorlopig",
+        description="'voorlopig' while the half year runs or its 3-week delivery term has not "
+        "passed, else 'definitief'; the report shows it as a banner",
+    )
     notes: list[str]
     cells: list[Cell] = Field(
         description="Every figure of the period, exactly as aggregate computed it"

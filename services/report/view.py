@@ -27,6 +27,7 @@ from services.report.labels import (
     CODE_LABELS,
     INFORMANT_ORDER,
     LOW_RESPONSE,
+    MIN_HEADLINE_RESPONSES,
     SPECS,
     STATUS_SHORT,
     IndicatorSpec,
@@ -79,6 +80,18 @@ class Shown:
         return self.value is not None
 
     @property
+    def few_responses(self) -> bool:
+        """A figure over fewer than ``MIN_HEADLINE_RESPONSES`` answers: no headline, shown greyed
+        with its count and left out of the trend line."""
+        r = self.responses
+        return self.value is not None and r is not None and r < MIN_HEADLINE_RESPONSES
+
+    @property
+    def trend_value(self) -> float | None:
+        """The value as a point of the trend line: none when it rests on too few answers."""
+        return None if self.few_responses else self.value
+
+    @property
     def value(self) -> float | None:
         if self.cell is None or self.cell.status != "ok" or self.withheld:
             return None
@@ -93,13 +106,19 @@ class Shown:
         return self.cell.responses if self.cell is not None and not self.withheld else None
 
     @property
+    def eligible(self) -> int | None:
+        """Trajectories where this informant answers (the rate's denominator), when known."""
+        return self.cell.eligible if self.cell is not None and not self.withheld else None
+
+    @property
     def coverage(self) -> str:
-        return coverage(self.n, self.responses)
+        return coverage(self.n, self.responses, self.eligible)
 
     @property
     def response_rate(self) -> float | None:
-        if self.n and self.responses is not None:
-            return self.responses / self.n
+        base = self.n if self.eligible is None else self.eligible
+        if base and self.responses is not None:
+            return self.responses / base
         return None
 
     @property

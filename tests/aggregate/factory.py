@@ -58,6 +58,7 @@ class Row:
     hulpvorm: str = "02"
     reason: str = "01"
     bsn_known: bool = True
+    unborn: bool = False
     measurements: list[M] = field(default_factory=list)
 
 
@@ -66,7 +67,7 @@ def _trajectory(row: Row) -> dict[str, Any]:
     return {
         "provider_agb": row.provider, "record_id": row.record_id,
         "content_hash": hashlib.sha256(row.record_id.encode()).hexdigest(),
-        "person_id": row.person, "key_version": 1, "bsn_known": row.bsn_known,
+        "person_id": row.person, "key_version": 1, "bsn_known": row.bsn_known, "unborn": row.unborn,
         "trajectory_ref": f"T-{row.record_id}", "pc4": row.pc4, "gemeente": row.gemeente,
         "age_at_end": row.age, "age_band": age_band(row.age), "sector": row.sector,
         "freely_accessible": row.free, "hulpvorm": row.hulpvorm, "referrer": "01",
@@ -124,7 +125,8 @@ def synthetic_rows(
     persons: dict[str, int] = {}
     out: list[Row] = []
     for rec, _ in generate(cfg):
-        who = rec["bsn"] if rec["bsn"] != "999999999" else f"{rec['gender']}{rec['birthDate']}{rec['postcode']}"
+        known = rec["bsn"] not in ("000000000", "999999999")
+        who = rec["bsn"] if known else f"{rec['gender']}{rec['birthDate']}{rec['postcode']}"
         person = persons.setdefault(who, len(persons) + 1)
         end = dt.date.fromisoformat(rec["endDate"])
         age = age_at(dt.date.fromisoformat(rec["birthDate"]), end)
@@ -138,7 +140,7 @@ def synthetic_rows(
             start=dt.date.fromisoformat(rec["startDate"]), provider=rec["providerAgb"],
             gemeente=rec["gemeente"], pc4=rec["postcode"][:4], age=age, sector=rec["sector"],
             free=rec["freelyAccessible"], hulpvorm=rec["hulpvorm"], reason=rec["terminationReason"],
-            bsn_known=rec["bsn"] != "999999999", measurements=ms,
+            bsn_known=known, unborn=rec["bsn"] == "999999999", measurements=ms,
         ))
     return out
 

@@ -46,8 +46,10 @@ ROWS = [
     Row("t3", 3, D(2026, 6, 30), provider=B, free=True, hulpvorm="01", reason="01", age=9),
     Row("t6", 3, D(2026, 9, 1), start=D(2026, 6, 30), provider=A),
     Row("t7", 3, D(2027, 8, 1), start=D(2027, 7, 1), provider=A),
-    # person 4: ends early by agreement (02), BSN unknown, never seen again.
+    # person 4: ends early by agreement (02), BSN unknown; no new jeugdhulp, but a
+    # jeugdbescherming trajectory starts on 1 June: not a new start of jeugdhulp (3.2).
     Row("t8", 4, D(2026, 5, 5), provider=A, reason="02", bsn_known=False, age=17),
+    Row("t13", 4, D(2026, 12, 1), start=D(2026, 6, 1), provider=B, sector="jeugdbescherming"),
     # person 5: per plan on 31 March; new start on 30 September, the last day of the
     # 6-month window (31 March + 6 months = 30 September: month ends are clamped).
     Row("t9", 5, D(2026, 3, 31), provider=B, reason="01", age=4),
@@ -85,10 +87,27 @@ def test_uitval_counts_reason_03_among_all_ended(engine: Engine) -> None:
     t = table(engine, GEMEENTE_VIEWS)
     # Ended in 2026-H1: t1, t2, t3, t8, t9, t11 = 6; reason 03 only t1.
     c = cell(t, "uitval")
-    assert (c.n, c.responses) == (6, 6)
+    # Registered for every trajectory, not asked: no response count (SPEC: "uitval and 3.2
+    # have no response rate"; it used to carry responses = n, shown as "respons 100%").
+    assert (c.n, c.responses, c.eligible) == (6, None, None)
     assert c.value == pytest.approx(1 / 6, abs=1e-4)
     assert c.distribution == {"01": 3, "02": 1, "03": 1, "04": 0, "05": 1}
     assert t.trajectories == 6 and t.withoutBsn == 1
+
+
+def test_no_bsn_and_unborn_child_are_counted_apart(db_url: str) -> None:
+    """SPEC, after the CBS Informatieprotocol: "000000000 = no or unknown BSN, 999999999 =
+    unborn child; both use the fallback key ... and are counted apart"."""
+    eng = store_engine(db_url)
+    insert_rows(eng, [
+        Row("k1", 1, D(2026, 3, 1)),
+        Row("n1", 2, D(2026, 3, 1), bsn_known=False),
+        Row("n2", 3, D(2026, 4, 1), bsn_known=False),
+        Row("u1", 4, D(2026, 5, 1), bsn_known=False, unborn=True, age=0),
+    ])
+    recompute(eng, PERIOD, Protection(), force=True)
+    t = table(eng, GEMEENTE_VIEWS)
+    assert (t.trajectories, t.withoutBsn, t.unborn) == (4, 2, 1)
 
 
 def test_tevredenheid_mean_and_distribution_per_informant(engine: Engine) -> None:
@@ -96,10 +115,22 @@ def test_tevredenheid_mean_and_distribution_per_informant(engine: Engine) -> Non
     young = cell(t, "tevredenheid", informant="jeugdige")
     # jeugdige answered 8 (t1) and 10 (t2): mean 9.
     assert (young.n, young.responses, young.value, young.status) == (6, 2, 9.0, "ok")
+    # Seed 001: a jeugdige fills in from 12 ("<12 jaar: ouders vullen in"): of the six only
+    # t1 (14), t2 (16) and t8 (17) are asked, so the jeugdige's response is 2 of 3, not of 6.
+    assert young.eligible == 3
     assert young.distribution is not None
     assert {k: v for k, v in young.distribution.items() if v} == {"8": 1, "10": 1}
     parent = cell(t, "tevredenheid", informant="ouder")
-    assert (parent.responses, parent.value) == (1, 6.0)
+    assert (parent.responses, parent.value, parent.eligible) == (1, 6.0, 6)
+
+
+def test_the_jeugdige_is_not_applicable_under_12_not_zero_response(engine: Engine) -> None:
+    """Seed 001: "<12 jaar: ouders vullen in". Under 12 the jeugdige is not asked: "n.v.t.",
+    where it used to read "no responses" (shown as "geen metingen, 0%")."""
+    t = table(engine, GEMEENTE_VIEWS)
+    young = cell(t, "tevredenheid", ageBand="4-11", informant="jeugdige")
+    assert (young.status, young.eligible, young.responses) == ("not-applicable", 0, 0)
+    assert cell(t, "tevredenheid", ageBand="4-11", informant="ouder").status == "no-responses"
 
 
 def test_zonder_hulp_verder_share_of_three_and_four(engine: Engine) -> None:
@@ -112,32 +143,44 @@ def test_zonder_hulp_verder_share_of_three_and_four(engine: Engine) -> None:
 
 
 def test_geen_nieuwe_start_across_providers_and_windows(engine: Engine) -> None:
+    """Seed 001, 3.2: "De mate waarin er na beëindiging geen nieuwe start jeugdhulp
+    plaatsvindt". t8's later jeugdbescherming trajectory is no new start of jeugdhulp; it
+    used to count as one (then every window below had one trajectory fewer without)."""
     t = table(engine, GEMEENTE_VIEWS)
     # New start inside the window?      next half year   6 months   12 months
     # t1  (B, 15 Jul)                    yes              yes        yes
     # t2  (B, 15 Nov)                    yes              no         yes
     # t3  (only 1 Jul 2027)              no               no         no
-    # t8  (none)                         no               no         no
+    # t8  (only jeugdbescherming)        no               no         no
     # t9  (30 Sep = last day of 6m)      yes              yes        yes
     # t11 (1 Oct = one day late for 6m)  yes              no         yes
     expected = {"volgendHalfjaar": 2, "6m": 4, "12m": 2}
     for window, kept in expected.items():
         c = cell(t, "geenNieuweStart", window)
-        assert (c.n, c.responses, c.status) == (6, 6, "ok")
+        assert (c.n, c.responses, c.status) == (6, None, "ok")
         assert c.value == pytest.approx(kept / 6, abs=1e-4), window
         assert c.distribution == {"geenNieuweStart": kept, "nieuweStart": 6 - kept}
     # Volgens plan (01): t2, t3, t9.  next half year: t3; 6 months: t2, t3; 12 months: t3.
     for window, kept in {"VolgendHalfjaar": 1, "6m": 2, "12m": 1}.items():
         c = cell(t, "geenNieuweStart", f"volgensPlan{window}")
-        assert (c.n, c.responses) == (6, 3)
+        # Its own n (the three ended volgens plan), not a "response" of 3 out of 6.
+        assert (c.n, c.responses) == (3, None)
         assert c.value == pytest.approx(kept / 3, abs=1e-4), window
+    # Shown apart: a new jeugdbescherming/-reclassering start, here only t8's (1 June).
+    for window in ("VolgendHalfjaar", "6m", "12m"):
+        c = cell(t, "geenNieuweStart", f"jbJr{window}")
+        assert (c.n, c.distribution) == (6, {"geenNieuweStart": 5, "nieuweStart": 1}), window
 
 
 def test_geen_nieuwe_start_not_yet_observable_before_the_window_has_passed(engine: Engine) -> None:
     assert window_end(PERIOD, "6m") == D(2026, 12, 30)  # 30 June + 6 months
     assert window_end(PERIOD, "volgendHalfjaar") == D(2026, 12, 31)
     assert window_end(PERIOD, "12m") == D(2027, 6, 30)
-    early = table(engine, GEMEENTE_VIEWS, as_of=D(2026, 12, 31))
+    # SPEC: reported only once the follow-up *and the 3-week delivery term* have passed: the
+    # 6-month window (to 30 December) is observable from 21 January, not on 31 December.
+    assert cell(table(engine, GEMEENTE_VIEWS, as_of=D(2026, 12, 31)), "geenNieuweStart",
+                "6m").status == "not-yet-observable"
+    early = table(engine, GEMEENTE_VIEWS, as_of=D(2027, 1, 21))
     assert cell(early, "geenNieuweStart", "6m").status == "ok"
     assert cell(early, "geenNieuweStart", "volgendHalfjaar").status == "not-yet-observable"
     twelve = cell(early, "geenNieuweStart", "12m")
@@ -160,16 +203,23 @@ def test_afname_problematiek_only_for_individual_provisions(engine: Engine) -> N
 
 
 def test_doelrealisatie_overall_and_per_goal(engine: Engine) -> None:
+    """Seed 001: 3.3 and 3.4 apply "in geval van een individuele voorziening ('niet-vrij
+    toegankelijke jeugdhulp')": 3.4 is published for niet-vrij-toegankelijke cells only, with
+    n counting those (5, not all 6 as before, which understated its response rate)."""
     t = table(engine, GEMEENTE_VIEWS)
-    overall = cell(t, "doelrealisatie", "overall", informant="jeugdige")
+    assert not [c for c in t.cells if c.indicator == "doelrealisatie"
+                and c.breakdown.get("freelyAccessible") != "false"]
+    overall = cell(t, "doelrealisatie", "overall", freelyAccessible="false", informant="jeugdige")
+    assert overall.n == 5
     assert (overall.responses, overall.value) == (1, 1.0)  # t1: overall 1 (deels behaald)
     assert overall.distribution == {"-1": 0, "0": 0, "1": 1, "2": 0}
-    per_goal = cell(t, "doelrealisatie", "perDoel", informant="jeugdige")
+    per_goal = cell(t, "doelrealisatie", "perDoel", freelyAccessible="false", informant="jeugdige")
     # t2: goals 2, 1, -1: one trajectory, three goals, two (partly) achieved.
     assert per_goal.responses == 1
     assert per_goal.value == pytest.approx(2 / 3, abs=1e-4)
     assert per_goal.distribution == {"-1": 1, "0": 0, "1": 1, "2": 1}
-    assert cell(t, "doelrealisatie", "overall", informant="ouder").status == "no-responses"
+    assert cell(t, "doelrealisatie", "overall", freelyAccessible="false",
+                informant="ouder").status == "no-responses"
 
 
 def test_split_by_care_type_age_band_and_pc4(engine: Engine) -> None:

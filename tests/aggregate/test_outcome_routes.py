@@ -20,13 +20,19 @@ THRESHOLD = 10
 def assert_protected(table: OutcomeTable) -> None:
     """No third-party figure with fewer than the threshold; hidden cells carry nothing."""
     for cell in table.cells:
+        # A volgens-plan sub-figure has its own n (the trajectories ended volgens plan, seed-faithful;
+        # it used to repeat the population's n): none at all, or withheld beside a withheld value.
+        own_n = (cell.variant or "").startswith("volgensPlan")
         if cell.status == "suppressed":
             assert (cell.n, cell.responses, cell.value, cell.distribution) == (None, None, None, None)
+        elif own_n:
+            assert cell.n in (None, 0) or cell.n >= THRESHOLD, cell
+            assert (cell.n is None) == (cell.status == "too-few-responses"), cell
         else:
             assert cell.n is not None and cell.n >= THRESHOLD, cell
         if cell.status == "too-few-responses":  # few answers, or withheld so those cannot be derived
             assert cell.value is None and cell.distribution is None
-            assert cell.responses is not None and cell.responses > 0
+            assert own_n or (cell.responses is not None and cell.responses > 0)
         if cell.status == "ok" and cell.indicator != "uitval" and not cell.variant:
             assert cell.responses is not None and cell.responses >= THRESHOLD, cell
         assert cell.status not in ("suppressed-primary", "suppressed-secondary")

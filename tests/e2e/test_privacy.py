@@ -59,7 +59,7 @@ def identifiers(records: list[dict[str, Any]]) -> tuple[set[str], set[str], set[
         for m in measurements if isinstance(measurements, list) else []:
             if isinstance(m, dict):
                 other_dates.add(m.get("measuredOn"))
-    bsns = {r["bsn"] for r in records if isinstance(r.get("bsn"), str) and r["bsn"] != "999999999"}
+    bsns = {r["bsn"] for r in records if isinstance(r.get("bsn"), str) and r["bsn"] not in ("000000000", "999999999")}
     births = {r["birthDate"] for r in records if isinstance(r.get("birthDate"), str)} - other_dates
     postcodes = {str(r["postcode"]).replace(" ", "").upper() for r in records if isinstance(r.get("postcode"), str)}
     postcodes = {p for p in postcodes if re.fullmatch(r"[1-9][0-9]{3}[A-Z]{2}", p)}

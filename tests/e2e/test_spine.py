@@ -79,6 +79,35 @@ def test_records_without_measurements_are_counted(cluster: Cluster) -> None:
     assert n == 0 and store_count(cluster, "98000003") >= 1
 
 
+def test_a_faulty_measurement_is_a_warning_and_the_trajectory_is_stored(cluster: Cluster) -> None:
+    """SPEC (seed 001): "A fault in a measurement rejects that measurement (a warning in the
+    receipt, by record and field), not the trajectory: the trajectory still counts for uitval
+    and 3.2." Such a record used to be rejected whole, and its trajectory lost for 3.2."""
+    rec = valid_record("warn-meas-1", provider="98000003", bsn=make_bsn(random.Random(11)))
+    rec["measurements"][1]["satisfaction"] = 11
+    resp = post(cluster, "provider-98000003", "warn-1", [rec])
+    assert resp.status_code == 200, resp.text
+    receipt = resp.json()
+    assert receipt["counts"]["accepted"] == 1 and receipt["rejected"] == []
+    assert receipt["status"] == "accepted"
+    assert [(w["index"], w["recordId"], [(p["name"], p["code"]) for p in w["problems"]])
+            for w in receipt["warnings"]] == [
+        (0, "warn-meas-1", [("/records/0/measurements/1/satisfaction", "satisfaction-range")]),
+    ]
+    engine = create_engine(cluster.settings.database_url("aggregate").replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        kept = conn.execute(
+            select(Measurement.informant).where(Measurement.record_id == "warn-meas-1")
+        ).scalars().all()
+        stored = conn.execute(
+            select(func.count()).select_from(Trajectory).where(Trajectory.record_id == "warn-meas-1")
+        ).scalar_one()
+    engine.dispose()
+    assert (stored, kept) == (1, ["jeugdige"])
+    with cluster.client("provider-98000003") as c:
+        assert c.get("/batches/warn-1").json()["warnings"] == receipt["warnings"]
+
+
 def test_no_client_certificate_fails_the_handshake(cluster: Cluster) -> None:
     ctx = ssl.create_default_context(cafile=str(cluster.home / "pki" / "ca.pem"))
     for service in ("ingest", "pseudonymise", "aggregate", "report", "audit"):

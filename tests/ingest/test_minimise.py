@@ -113,7 +113,11 @@ def test_legal_obligation_has_no_consent_in_the_row() -> None:
 
 
 def test_unknown_bsn_is_flagged_in_the_row() -> None:
+    # The CBS Informatieprotocol's codes: 000000000 no (known) BSN, 999999999 unborn child.
+    assert row_of(record(bsn="000000000"))["bsnKnown"] is False
+    assert row_of(record(bsn="000000000"))["unborn"] is False
     assert row_of(record(bsn="999999999"))["bsnKnown"] is False
+    assert row_of(record(bsn="999999999"))["unborn"] is True
 
 
 def test_row_without_a_pseudonym_under_the_current_key_is_refused() -> None:
@@ -134,6 +138,15 @@ def test_person_identifier_falls_back_to_gender_birth_date_postcode() -> None:
                          postcode="3511 AB", trajectoryId="other", startDate="2025-12-01"))
     assert person_identifier(a) == ("fallback", "O|2012-05-21|3511AB")
     assert person_identifier(a) == person_identifier(b)  # person level, not trajectory level
+
+
+def test_the_no_bsn_code_links_by_the_fallback_key_not_as_one_person() -> None:
+    """SPEC: "000000000 = no or unknown BSN ... uses the fallback key". Keyed as a BSN, every
+    client without one would be a single person, and each other's "new start" in 3.2."""
+    a = validated(record(bsn="000000000", gender="V", birthDate="2012-05-21", postcode="3511AB"))
+    b = validated(record(bsn="000000000", gender="M", birthDate="2013-01-02", postcode="9712CP"))
+    assert person_identifier(a) == ("fallback", "V|2012-05-21|3511AB")
+    assert person_identifier(a) != person_identifier(b)
 
 
 # --- canonical content (what pseudonymise keys into the content hash) -------------------------

@@ -27,6 +27,14 @@ def problems_of(rec: Any, *, agb: str = AGB, today: dt.date = TODAY) -> list[tup
     return [(p.name, p.code) for p in rejected[0].problems]
 
 
+def warnings_of(rec: Any, *, today: dt.date = TODAY) -> tuple[list[tuple[str, str]], list[str]]:
+    """(pointer, code) of every warning of an accepted one-record batch, and the informants kept."""
+    valid, rejected = validate_records([rec], AGB, today)
+    assert rejected == [], [(p.name, p.code) for r in rejected for p in r.problems]
+    (v,) = valid
+    return [(p.name, p.code) for p in v.warnings], [m.informant for m in v.record.measurements]
+
+
 def days(n: int) -> dt.timedelta:
     return dt.timedelta(days=n)
 
@@ -53,8 +61,21 @@ def test_record_without_measurements_is_accepted_not_rejected() -> None:
     assert [v.record.measurements for v in valid] == [[], []]
 
 
-def test_unknown_bsn_is_accepted() -> None:
+def test_the_protocols_no_bsn_and_unborn_codes_are_accepted() -> None:
+    """SPEC, after the CBS Informatieprotocol: "000000000 = no or unknown BSN, 999999999 =
+    unborn child; both use the fallback key". The all-zero code used to be refused by the
+    11-proef, so a provider could not deliver a client without a BSN the protocol's way."""
+    assert problems_of(record(bsn="000000000")) == []
     assert problems_of(record(bsn="999999999")) == []
+
+
+def test_an_unborn_childs_care_may_start_before_the_expected_birth_date() -> None:
+    """Care for an unborn child (999999999) starts before birth: not a birth-after-start fault."""
+    rec = record(0, bsn="999999999", startDate="2025-11-03", birthDate="2026-01-10",
+                 legalBasis="wettelijke-verplichting", measurements=[])
+    del rec["consent"]
+    assert problems_of(rec) == []
+    assert ("/records/0/birthDate", "birth-after-start") in problems_of({**rec, "bsn": "000000000"})
 
 
 def test_postcode_spaces_and_case_are_normalised() -> None:
@@ -62,12 +83,32 @@ def test_postcode_spaces_and_case_are_normalised() -> None:
     assert valid[0].record.postcode == "3511AB"
 
 
-def test_measurement_exactly_21_days_before_end_and_on_end_date_is_accepted() -> None:
+def test_measurement_up_to_21_days_before_or_after_end_is_accepted() -> None:
+    """Seed 001: 'Met "beëindiging van de dienstverlening" bedoelen we: maximaal drie weken
+    hiervoor of hierna.' Measurements after endDate used to be refused."""
     rec = record(16)
-    rec["measurements"][0]["measuredOn"] = (END - days(21)).isoformat()
-    assert problems_of(rec) == []
-    rec["measurements"][0]["measuredOn"] = END.isoformat()
-    assert problems_of(rec) == []
+    for offset in (-21, 0, 1, 21):
+        rec["measurements"][0]["measuredOn"] = (END + days(offset)).isoformat()
+        assert warnings_of(rec) == ([], ["jeugdige"]), offset
+
+
+def test_a_parent_may_fill_in_for_a_young_person_of_16_and_over() -> None:
+    """Seed 001: '> 16 jaar: jeugdige vult in (eventueel de ouders als de jeugdige niet in
+    staat is)'. A parent's measurement at 16+ is accepted and counted as ouder; it used to
+    reject the whole record."""
+    rec = record(16)
+    rec["measurements"][0]["informant"] = "ouder"
+    assert warnings_of(rec) == ([], ["ouder"])
+
+
+def test_at_16_a_parents_measurement_beside_the_young_persons_own_is_left_out() -> None:
+    """The parent answers only 'als de jeugdige niet in staat is' (seed 001): beside the
+    young person's own answers the parent's is not the stand-in, so it is left out."""
+    rec = record(17)
+    rec["measurements"].append({**rec["measurements"][0], "informant": "ouder"})
+    assert warnings_of(rec) == (
+        [("/records/0/measurements/1/informant", "informant-age")], ["jeugdige"],
+    )
 
 
 def test_end_date_today_is_accepted() -> None:
@@ -143,7 +184,6 @@ M0 = "/records/0/measurements/0"
 RULES: list[tuple[str, int, Mutator, str, str]] = [
     # (case, age, mutation, pointer, code)
     ("11-proef", 14, _set("bsn", "123456789"), "/records/0/bsn", "bsn-elfproef"),
-    ("all-zero bsn", 14, _set("bsn", "000000000"), "/records/0/bsn", "bsn-elfproef"),
     ("bsn too short", 14, _set("bsn", "12345678"), "/records/0/bsn", "bsn-format"),
     ("bsn as number", 14, _set("bsn", 123456782), "/records/0/bsn", "bsn-format"),
     ("end before start", 14,
@@ -159,21 +199,6 @@ RULES: list[tuple[str, int, Mutator, str, str]] = [
      "/records/0/birthDate", "birth-after-start"),
     ("age 24", 14, _set("birthDate", birth_for_age(24).isoformat()),
      "/records/0/birthDate", "age-out-of-range"),
-    ("measured 22 days before end", 16, _set("measurements/0/measuredOn",
-                                             (END - days(22)).isoformat()),
-     f"{M0}/measuredOn", "measurement-window"),
-    ("measured after end", 16, _set("measurements/0/measuredOn", (END + days(1)).isoformat()),
-     f"{M0}/measuredOn", "measurement-window"),
-    ("measured before a short trajectory started", 16,
-     _all(_set("startDate", (END - days(3)).isoformat()),
-          _set("consent", {"givenBy": "jeugdige", "givenOn": (END - days(3)).isoformat()}),
-          _set("measurements/0/measuredOn", (END - days(4)).isoformat())),
-     f"{M0}/measuredOn", "measurement-window"),
-    ("young person fills in under 12", 11, _age(11, ["jeugdige"]),
-     f"{M0}/informant", "informant-age"),
-    ("parent fills in from 16", 16, _age(16, ["ouder"]), f"{M0}/informant", "informant-age"),
-    ("same informant twice", 14, _age(14, ["ouder", "ouder"]),
-     "/records/0/measurements/1/informant", "duplicate-informant"),
     ("three measurements", 14, _age(14, ["jeugdige", "ouder", "ouder"]),
      "/records/0/measurements", "too-many-measurements"),
     ("consent missing", 14, _drop("consent"), "/records/0/consent", "consent-missing"),
@@ -188,17 +213,6 @@ RULES: list[tuple[str, int, Mutator, str, str]] = [
      "/records/0/consent/givenOn", "consent-future"),
     ("consent under legal obligation", 14, _set("legalBasis", "wettelijke-verplichting"),
      "/records/0/consent", "consent-unexpected"),
-    ("problem change for free access", 16,
-     _all(_set("freelyAccessible", True), _set("measurements/0/goalAttainment", None)),
-     f"{M0}/problemChange", "problem-change-free-access"),
-    ("goal attainment for free access", 16,
-     _all(_set("freelyAccessible", True), _set("measurements/0/problemChange", None)),
-     f"{M0}/goalAttainment", "goal-attainment-free-access"),
-    ("measurement without answers", 16,
-     _set("measurements", [{"informant": "jeugdige", "measuredOn": END.isoformat()}]),
-     M0, "measurement-empty"),
-    ("empty goal attainment", 16, _set("measurements/0/goalAttainment", {}),
-     f"{M0}/goalAttainment", "goal-attainment-empty"),
     ("other provider's record", 14, _set("providerAgb", "98000002"),
      "/records/0/providerAgb", "provider-mismatch"),
     ("postcode 5 positions", 14, _set("postcode", "123AB"), "/records/0/postcode",
@@ -221,28 +235,10 @@ RULES: list[tuple[str, int, Mutator, str, str]] = [
     ("legal basis unknown", 14, _set("legalBasis", "contract"), "/records/0/legalBasis",
      "legal-basis-code"),
     ("consent as yes/no", 14, _set("consent", "ja"), "/records/0/consent", "consent-format"),
-    ("measurement as a number", 14, _set("measurements", [7]), "/records/0/measurements/0",
-     "measurements-format"),
     ("measurements not a list", 14, _set("measurements", "geen"), "/records/0/measurements",
      "measurements-format"),
     ("consent by a sibling", 14, _set("consent/givenBy", "broer"),
      "/records/0/consent/givenBy", "consent-given-by-code"),
-    ("informant unknown", 16, _set("measurements/0/informant", "mentor"),
-     f"{M0}/informant", "informant-code"),
-    ("satisfaction 11", 16, _set("measurements/0/satisfaction", 11),
-     f"{M0}/satisfaction", "satisfaction-range"),
-    ("satisfaction as text", 16, _set("measurements/0/satisfaction", "7"),
-     f"{M0}/satisfaction", "satisfaction-range"),
-    ("without help 0", 16, _set("measurements/0/withoutHelp", 0),
-     f"{M0}/withoutHelp", "without-help-range"),
-    ("problem change unknown", 16, _set("measurements/0/problemChange", "beter"),
-     f"{M0}/problemChange", "problem-change-code"),
-    ("goal score 3", 16, _set("measurements/0/goalAttainment/perGoal", [2, 3]),
-     f"{M0}/goalAttainment/perGoal/1", "goal-score-range"),
-    ("overall goal -2", 16, _set("measurements/0/goalAttainment/overall", -2),
-     f"{M0}/goalAttainment/overall", "goal-score-range"),
-    ("empty goal list", 16, _set("measurements/0/goalAttainment/perGoal", []),
-     f"{M0}/goalAttainment/perGoal", "goal-attainment-format"),
     ("Dutch date order", 14, _set("endDate", "20-06-2026"), "/records/0/endDate", "date-format"),
     ("impossible date", 14, _set("startDate", "2026-02-30"), "/records/0/startDate",
      "date-format"),
@@ -266,6 +262,56 @@ RULES: list[tuple[str, int, Mutator, str, str]] = [
      "trajectory-id-format"),
 ]
 
+#: Faults in one measurement: the record is accepted without that measurement, and the
+#: receipt warns by record and field.
+MEASUREMENT_RULES: list[tuple[str, int, Mutator, str, str]] = [
+    # (case, age, mutation, pointer, code)
+    ("measured 22 days before end", 16, _set("measurements/0/measuredOn",
+                                             (END - days(22)).isoformat()),
+     f"{M0}/measuredOn", "measurement-window"),
+    ("measured 22 days after end", 16, _set("measurements/0/measuredOn", (END + days(22)).isoformat()),
+     f"{M0}/measuredOn", "measurement-window"),
+    ("measured before a short trajectory started", 16,
+     _all(_set("startDate", (END - days(3)).isoformat()),
+          _set("consent", {"givenBy": "jeugdige", "givenOn": (END - days(3)).isoformat()}),
+          _set("measurements/0/measuredOn", (END - days(4)).isoformat())),
+     f"{M0}/measuredOn", "measurement-window"),
+    ("young person fills in under 12", 11, _age(11, ["jeugdige"]),
+     f"{M0}/informant", "informant-age"),
+    ("same informant twice", 14, _age(14, ["ouder", "ouder"]),
+     "/records/0/measurements/1/informant", "duplicate-informant"),
+    ("problem change for free access", 16,
+     _all(_set("freelyAccessible", True), _set("measurements/0/goalAttainment", None)),
+     f"{M0}/problemChange", "problem-change-free-access"),
+    ("goal attainment for free access", 16,
+     _all(_set("freelyAccessible", True), _set("measurements/0/problemChange", None)),
+     f"{M0}/goalAttainment", "goal-attainment-free-access"),
+    ("measurement without answers", 16,
+     _set("measurements", [{"informant": "jeugdige", "measuredOn": END.isoformat()}]),
+     M0, "measurement-empty"),
+    ("empty goal attainment", 16, _set("measurements/0/goalAttainment", {}),
+     f"{M0}/goalAttainment", "goal-attainment-empty"),
+    ("measurement as a number", 14, _set("measurements", [7]), "/records/0/measurements/0",
+     "measurements-format"),
+    ("informant unknown", 16, _set("measurements/0/informant", "mentor"),
+     f"{M0}/informant", "informant-code"),
+    ("satisfaction 11", 16, _set("measurements/0/satisfaction", 11),
+     f"{M0}/satisfaction", "satisfaction-range"),
+    ("satisfaction as text", 16, _set("measurements/0/satisfaction", "7"),
+     f"{M0}/satisfaction", "satisfaction-range"),
+    ("without help 0", 16, _set("measurements/0/withoutHelp", 0),
+     f"{M0}/withoutHelp", "without-help-range"),
+    ("problem change unknown", 16, _set("measurements/0/problemChange", "beter"),
+     f"{M0}/problemChange", "problem-change-code"),
+    ("goal score 3", 16, _set("measurements/0/goalAttainment/perGoal", [2, 3]),
+     f"{M0}/goalAttainment/perGoal/1", "goal-score-range"),
+    ("overall goal -2", 16, _set("measurements/0/goalAttainment/overall", -2),
+     f"{M0}/goalAttainment/overall", "goal-score-range"),
+    ("empty goal list", 16, _set("measurements/0/goalAttainment/perGoal", []),
+     f"{M0}/goalAttainment/perGoal", "goal-attainment-format"),
+]
+
+
 
 @pytest.mark.parametrize(
     ("age", "mutate", "pointer", "code"),
@@ -280,9 +326,55 @@ def test_each_rule_rejects_with_its_code_and_pointer(
     assert problems_of(rec) == [(pointer, code)]
 
 
+@pytest.mark.parametrize(
+    ("age", "mutate", "pointer", "code"),
+    [pytest.param(a, m, p, c, id=name) for name, a, m, p, c in MEASUREMENT_RULES],
+)
+def test_a_fault_in_a_measurement_leaves_out_that_measurement_not_the_trajectory(
+    age: int, mutate: Mutator, pointer: str, code: str
+) -> None:
+    """SPEC (issue 18): "A fault in a measurement rejects that measurement (a warning in the
+    receipt, by record and field), not the trajectory: the trajectory still counts for
+    uitval and 3.2." Each of these faults used to reject the whole record."""
+    rec = record(age)
+    mutate(rec)
+    sent = len(rec["measurements"]) if isinstance(rec["measurements"], list) else 0
+    warnings, kept = warnings_of(rec)
+    assert warnings == [(pointer, code)]
+    assert len(kept) == sent - 1
+
+
+def test_measured_after_the_receiving_date_is_left_out() -> None:
+    """Within the three weeks after endDate but in the future: no measurement has happened yet."""
+    rec = record(16)
+    rec["measurements"][0]["measuredOn"] = (END + days(10)).isoformat()
+    assert warnings_of(rec, today=END + days(5)) == (
+        [(f"{M0}/measuredOn", "measurement-window")], [],
+    )
+
+
+def test_a_warning_points_at_the_measurement_as_sent_after_an_earlier_one_was_left_out() -> None:
+    """The data officer finds the field in the file they sent: positions are not renumbered."""
+    rec = record(14)
+    rec["measurements"][0]["satisfaction"] = 11  # form fault: measurement 0 goes
+    rec["measurements"][1]["measuredOn"] = (END - days(30)).isoformat()  # rule fault in 1
+    assert warnings_of(rec) == (
+        [(f"{M0}/satisfaction", "satisfaction-range"),
+         ("/records/0/measurements/1/measuredOn", "measurement-window")], [],
+    )
+
+
+def test_a_record_fault_still_rejects_the_record_with_its_measurement_faults() -> None:
+    rec = record(14, gemeente="X")
+    rec["measurements"][0]["satisfaction"] = 11
+    assert problems_of(rec) == [
+        ("/records/0/gemeente", "gemeente-format"), (f"{M0}/satisfaction", "satisfaction-range"),
+    ]
+
+
 def test_every_code_the_module_can_produce_is_exercised_above() -> None:
     """A new rule without a test fails here (form codes of the record shape aside)."""
-    tested = {code for *_, code in RULES}
+    tested = {code for *_, code in RULES + MEASUREMENT_RULES}
     tested |= {"duplicate-record-id", "record-not-object", "invalid"}
     tested |= set(SCREEN_CODES)  # each exercised in tests/ingest/test_identifier_screen.py
     assert CODES - tested == set()
@@ -316,12 +408,12 @@ def test_unreadable_record_id_is_reported_as_null() -> None:
 def test_all_problems_of_a_record_are_reported_together_in_batch_order() -> None:
     ok = record(recordId="ok-1")
     bad = record(recordId="bad-1", bsn="123456789", providerAgb="98000009")
-    bad["measurements"][0]["measuredOn"] = (END + days(2)).isoformat()
+    bad["endDate"] = (TODAY + days(2)).isoformat()
     valid, rejected = validate_records([bad, ok, record(recordId="bad-2", gemeente="X")], AGB, TODAY)
     assert [v.record.recordId for v in valid] == ["ok-1"]
     assert [(r.index, r.recordId) for r in rejected] == [(0, "bad-1"), (2, "bad-2")]
     assert {p.code for p in rejected[0].problems} == {
-        "bsn-elfproef", "provider-mismatch", "measurement-window"
+        "bsn-elfproef", "provider-mismatch", "end-in-future"
     }
 
 
@@ -331,7 +423,8 @@ def test_age_group_changes_on_the_12th_birthday_at_end_date() -> None:
     eleven = record(12, birthDate=(turns_12 + days(1)).isoformat())
     twelve = record(12, birthDate=turns_12.isoformat())
     assert problems_of(twelve) == []
-    assert ("/records/0/measurements/0/informant", "informant-age") in problems_of(eleven)
+    eleven["consent"]["givenBy"] = "ouder"
+    assert ("/records/0/measurements/0/informant", "informant-age") in warnings_of(eleven)[0]
 
 
 def test_implausible_age_reports_only_the_age_not_a_cascade() -> None:

@@ -58,7 +58,7 @@ def delivery(live: Cluster) -> dict[str, Any]:
     records = [valid_record(f"logs-{i}", bsn=make_bsn(rng), end=end, age=rng.choice([12, 13, 14, 15]),
                             postcode=f"{rng.randint(1000, 9999)}{rng.choice('ABCDEFGH')}{rng.choice('KLMNPRT')}")
                for i in range(12)]
-    no_bsn = valid_record("logs-nobsn", bsn="999999999", end=end, postcode="3512JK")
+    no_bsn = valid_record("logs-nobsn", bsn="000000000", end=end, postcode="3512JK")
     bad_bsn = valid_record("logs-badbsn", bsn="123456789", end=end, postcode="9711AB")
     records += [no_bsn, bad_bsn]
     rid = str(uuid.uuid4())
@@ -86,7 +86,7 @@ def identifiers(cluster: Cluster, records: list[dict[str, Any]]) -> set[str]:
         fallback = f"{rec['gender']}|{rec['birthDate']}|{pc}"
         found.add(fallback)
         found |= set(ring.pseudonymise("fallback", fallback))
-        if rec["bsn"] != "999999999":
+        if rec["bsn"] != "000000000":
             found.add(rec["bsn"])
             found |= set(ring.pseudonymise("bsn", rec["bsn"]))
     return found | hashed_identifiers(records)  # and their SHA-256, hex and base64

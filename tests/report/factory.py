@@ -109,53 +109,64 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _cell(indicator: str, variant: str | None, breakdown: dict[str, str], n: int, responses: int,
-          value: float | None, distribution: dict[str, int] | None) -> Cell:
-    status = "ok" if responses else "no-responses"
+def _cell(indicator: str, variant: str | None, breakdown: dict[str, str], n: int, responses: int | None,
+          value: float | None, distribution: dict[str, int] | None, eligible: int | None = None) -> Cell:
+    answered = responses is None or responses > 0
+    status = "not-applicable" if eligible == 0 else "ok" if answered else "no-responses"
     return Cell(indicator=indicator, variant=variant, breakdown=breakdown, n=n, responses=responses,
-                value=value if status == "ok" else None, distribution=distribution,
+                eligible=eligible, value=value if status == "ok" else None, distribution=distribution,
                 status=status)
+
+
+#: Age bands where a jeugdige answers (seed 001: from 12).
+JEUGDIGE_BANDS = ("12-15", "16-17", "18-23")
 
 
 def population_cells(breakdown: dict[str, str], group: list[Trajectory],
                      observable: bool) -> list[Cell]:
-    """Every indicator figure of one population, unprotected."""
+    """Every indicator figure of one population, unprotected, as aggregate defines it: uitval
+    and 3.2 without a response count, a volgens-plan sub-figure with its own n, the jeugdige's
+    response over those aged 12 and over, and 3.3 and 3.4 for niet-vrij-toegankelijke hulp only."""
     n = len(group)
     out: list[Cell] = []
     reasons = {r: sum(1 for t in group if t.reason == r) for r in ("01", "02", "03", "04", "05")}
-    out.append(_cell("uitval", None, breakdown, n, n, _share(reasons["03"], n), reasons))
+    out.append(_cell("uitval", None, breakdown, n, None, _share(reasons["03"], n), reasons))
     for window in WINDOWS:
         for variant, members in ((window, group),
                                  (f"volgensPlan{window[0].upper()}{window[1:]}",
                                   [t for t in group if t.reason == "01"])):
             kept = sum(1 for t in members if t.no_new_start[window])
-            cell = _cell("geenNieuweStart", variant, breakdown, n, len(members),
+            cell = _cell("geenNieuweStart", variant, breakdown, len(members), None,
                          _share(kept, len(members)),
                          {"geenNieuweStart": kept, "nieuweStart": len(members) - kept})
+            if not members:
+                cell.status, cell.value = "no-responses", None
             if not observable and cell.status == "ok":
                 cell.status, cell.value, cell.distribution = "not-yet-observable", None, None
             out.append(cell)
     individual = breakdown.get("freelyAccessible") == "false"
     for informant in INFORMANTS:
         b = {**breakdown, "informant": informant}
+        eligible = n if informant == "ouder" else sum(1 for t in group if t.band in JEUGDIGE_BANDS)
         answers = [t.answers[informant] for t in group if informant in t.answers]
         sat = {str(k): sum(1 for a in answers if a["satisfaction"] == k) for k in range(1, 11)}
         mean = round(sum(int(k) * v for k, v in sat.items()) / len(answers), 2) if answers else None
-        out.append(_cell("tevredenheid", None, b, n, len(answers), mean, sat))
+        out.append(_cell("tevredenheid", None, b, n, len(answers), mean, sat, eligible))
         wh = {str(k): sum(1 for a in answers if a["withoutHelp"] == k) for k in range(1, 5)}
         out.append(_cell("zonderHulpVerder", None, b, n, len(answers),
-                         _share(wh["3"] + wh["4"], len(answers)), wh))
-        if individual:
-            pc = {k: sum(1 for a in answers if a["problemChange"] == k) for k in CHANGE}
-            resp = sum(pc.values())
-            out.append(_cell("afnameProblematiek", None, b, n, resp,
-                             _share(pc[CHANGE[0]] + pc[CHANGE[1]], resp), pc))
+                         _share(wh["3"] + wh["4"], len(answers)), wh, eligible))
+        if not individual:
+            continue
+        pc = {k: sum(1 for a in answers if a["problemChange"] == k) for k in CHANGE}
+        resp = sum(pc.values())
+        out.append(_cell("afnameProblematiek", None, b, n, resp,
+                         _share(pc[CHANGE[0]] + pc[CHANGE[1]], resp), pc, eligible))
         goal = {str(k): sum(1 for a in answers if a["goal"] == k) for k in (-1, 0, 1, 2)}
         out.append(_cell("doelrealisatie", "overall", b, n, len(answers),
-                         _share(goal["1"] + goal["2"], len(answers)), goal))
+                         _share(goal["1"] + goal["2"], len(answers)), goal, eligible))
         goals = {str(k): sum(a["goals"].count(k) for a in answers) for k in (-1, 0, 1, 2)}
         out.append(_cell("doelrealisatie", "perDoel", b, n, len(answers),
-                         _share(goals["1"] + goals["2"], sum(goals.values())), goals))
+                         _share(goals["1"] + goals["2"], sum(goals.values())), goals, eligible))
     return out
 
 
@@ -166,7 +177,7 @@ def table_cells(rows: list[Trajectory], *, intern: bool, observable: bool = True
 
 def _hide(c: Cell) -> None:
     c.status = "suppressed"
-    c.n = c.responses = None
+    c.n = c.responses = c.eligible = None
     c.value = None
     c.distribution = None
 
@@ -183,7 +194,8 @@ def protect(cells: list[Cell], threshold: int) -> list[Cell]:
     out = [c.model_copy(deep=True) for c in cells]
     populations: dict[tuple[tuple[str, str], ...], int] = {}
     for c in out:
-        populations[_population(c)] = c.n or 0
+        key = _population(c)
+        populations[key] = max(populations.get(key, 0), c.n or 0)
     hidden = {k for k, n in populations.items() if n < threshold}
     siblings: dict[tuple[tuple[str, str], ...], list[tuple[tuple[str, str], ...]]] = {}
     for key in populations:
@@ -197,10 +209,14 @@ def protect(cells: list[Cell], threshold: int) -> list[Cell]:
             if rest:
                 hidden.add(rest[0])
     for c in out:
+        if c.breakdown.get("informant") == "jeugdige" and "ageBand" not in c.breakdown:
+            c.eligible = None  # a third party sees it only where the age band gives it
         if _population(c) in hidden:
             _hide(c)
         elif c.status == "ok" and c.responses is not None and c.responses < threshold:
             c.status, c.value, c.distribution = "too-few-responses", None, None
+        elif (c.variant or "").startswith("volgensPlan") and 0 < (c.n or 0) < threshold:
+            c.status, c.n, c.value, c.distribution = "too-few-responses", None, None, None
     return out
 
 

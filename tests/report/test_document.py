@@ -66,7 +66,12 @@ def test_deelbaar_variant_has_no_cell_under_the_threshold() -> None:
     for cell in doc.cells:
         small = intern[cell_key(cell)].n
         if small is not None and 0 < small < THRESHOLD:
-            assert cell.status == "suppressed"
+            if (cell.variant or "").startswith("volgensPlan"):
+                # Its n is its own (the trajectories ended volgens plan, not a "response"):
+                # a small one is withheld with the value, the population may still show.
+                assert cell.status in ("suppressed", "too-few-responses") and cell.n is None
+            else:
+                assert cell.status == "suppressed"
 
 
 def test_deelbaar_never_says_which_hidden_cells_are_the_small_ones() -> None:

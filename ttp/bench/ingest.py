@@ -132,7 +132,7 @@ def _tuples(rows: list[dict[str, Any]], agb_of: dict[str, str]) -> tuple[list[tu
             r["trajectoryRef"], r["pc4"], r["gemeente"], r["ageAtEnd"], r["ageBand"], r["sector"],
             r["freelyAccessible"], r["hulpvorm"], r["referrer"], r["startedInCrisis"],
             dt.date.fromisoformat(r["startDate"]), dt.date.fromisoformat(r["endDate"]), r["period"],
-            r["terminationReason"], r["legalBasis"], r["consentBy"], "raw", now,
+            r["terminationReason"], r["legalBasis"], r["consentBy"], "raw", now, r["unborn"],
         ))
         for m in r["measurements"]:
             meas.append((agb, r["recordId"], m["informant"], m["satisfaction"], m["withoutHelp"],

@@ -140,6 +140,7 @@ def national(records: int, period: str, seed: int = 1, *, gemeenten: int = 342,
         "end_date": np.concatenate([end, again_end]),
         "termination_reason": np.concatenate([reason, np.full(again.size, "01")]),
         "bsn_known": rng.random(all_person.size) > 0.03,
+        "unborn": np.zeros(all_person.size, dtype=bool),
     }
     cols["age_band"] = band_of[cols["age_at_end"]]
     ends = cols["end_date"].astype(object)
