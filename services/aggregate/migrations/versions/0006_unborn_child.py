@@ -6,8 +6,8 @@ fallback key (``bsn_known`` false); ``unborn`` tells the second apart so the
 outputs can count them separately. Rows stored before were all delivered
 with 999999999 meaning "unknown", so they stay false.
 
-Revision ID: 0005_unborn_child
-Revises: 0004_no_staged_payload
+Revision ID: 0006_unborn_child
+Revises: 0005_keyed_content_hash
 Create Date: 2026-12-08 01:30:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_unborn_child"
-down_revision: str | None = "0004_no_staged_payload"
+revision: str = "0006_unborn_child"
+down_revision: str | None = "0005_keyed_content_hash"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
