@@ -68,6 +68,7 @@ APPENDS: dict[str, dict[str, Actors]] = {
         "record-rejected": PROVIDER,
         "batch-received": PROVIDER,
         "consent-withdrawn": PROVIDER,
+        "record-withdrawn": PROVIDER,
         "refusal": REFUSED_CALLER,
     },
     "pseudonymise": {

@@ -80,7 +80,7 @@ def withdrawal_events(party: Party, batch_id: str, period: str, record_ids: list
     agb = party.agb or ""
     return [
         dict(
-            kind="record-withdrawn", actorOin=party.oin,
+            kind="record-withdrawn", actorOin=party.oin, relayedBy=party.relayed_by,
             subject={"provider": agb, "recordId": rid, "period": period, "reason": REASON, "batchId": batch_id},
             idempotencyKey=f"record-withdrawn:{agb}:{rid}:{batch_id}",
         )
