@@ -9,10 +9,11 @@ suppressed cell is never shown as zero.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from ttp.timestamps import UtcDatetime
 
 INDICATORS: tuple[str, ...] = (
     "uitval",  # 1
@@ -74,7 +75,7 @@ class OutcomeTable(BaseModel):
     scope: Scope
     variant: Literal["feed", "intern", "deelbaar"]
     threshold: int = Field(description="Smallest published n; cells below are suppressed")
-    generatedAt: dt.datetime  # noqa: N815
+    generatedAt: UtcDatetime  # noqa: N815
     trajectories: int | None = Field(description="Ended trajectories in scope (null when suppressed)")
     withoutBsn: int | None = Field(  # noqa: N815
         description="Trajectories delivered without a BSN (linked by the fallback key)"
