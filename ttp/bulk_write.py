@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Date, DateTime, Table
+from sqlalchemy.types import TypeDecorator
 
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -41,6 +42,8 @@ def _sqlite_converters(table: Table, columns: Sequence[str]) -> list[tuple[int, 
     out: list[tuple[int, Callable[[Any], Any]]] = []
     for i, name in enumerate(columns):
         kind = table.c[name].type
+        if isinstance(kind, TypeDecorator):  # e.g. ttp.timestamps.UTCDateTime: stored as its impl
+            kind = kind.impl_instance
         if isinstance(kind, DateTime):
             out.append((i, _sqlite_datetime))
         elif isinstance(kind, Date):

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from ttp.private_files import private_file
+
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 #: Constraint names every service's metadata uses, so migrations name them the same on SQLite and PostgreSQL.
@@ -79,8 +81,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:":
+            _private_sqlite_files(Path(parsed.database))
         engine = create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False},
             json_serializer=_json_dumps, json_deserializer=orjson.loads, **kwargs,
@@ -100,6 +102,16 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads, **kwargs)
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """Create the database file owner-only before SQLite does (it gives its -wal and -shm files
+    the database file's mode), and tighten the files an earlier version left readable."""
+    private_file(database)
+    for suffix in ("-wal", "-shm", "-journal"):
+        sidecar = database.with_name(database.name + suffix)
+        if sidecar.exists():
+            private_file(sidecar)
 
 
 def _json_dumps(value: Any) -> str:

@@ -6,11 +6,9 @@ PostgreSQL databases, and free ports, so several can run side by side.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -20,9 +18,10 @@ import httpx
 from ttp import pg_databases
 from ttp.pki import ensure_hmac_key, init_pki
 from ttp.settings import STORING_SERVICES, Settings
+from ttp.supervisor import START_ORDER, spawn_service, stderr_path, stop_processes
 from ttp.tls import client_context
 
-START_ORDER = ("audit", "pseudonymise", "aggregate", "report", "ingest")
+__all__ = ["START_ORDER", "Cluster", "free_port"]
 
 
 def free_port() -> int:
@@ -69,19 +68,12 @@ class Cluster:
         parallel takes half the time of one after another on two cores.
         """
         wanted = services or START_ORDER
-        log = (self.home / "log").resolve()
-        log.mkdir(parents=True, exist_ok=True)
         for service in wanted:
-            out = (log / f"{service}.stderr").open("ab")
-            self.procs[service] = subprocess.Popen(
-                [sys.executable, "-m", "ttp", "serve", service],
-                env={**os.environ, **self.env}, stdout=out, stderr=subprocess.STDOUT,
-            )
-            out.close()  # the child has its own copy of the descriptor
+            self.procs[service] = spawn_service(service, self.log_dir, self.env)
         for service in wanted:
             self.wait_healthy(service)
 
-    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
+    def wait_healthy(self, service: str, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         with self.client("service-ingest", service) as c:
             while time.monotonic() < deadline:
@@ -96,9 +88,17 @@ class Cluster:
                 time.sleep(0.1)
         raise RuntimeError(f"{service} not healthy after {timeout}s:\n{self.log_tail(service)}")
 
+    @property
+    def log_dir(self) -> Path:
+        return (self.home / "log").resolve()
+
     def log_tail(self, service: str, lines: int = 40) -> str:
-        path = self.home / "log" / f"{service}.stderr"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        """The last lines of what ``service`` wrote: its raw stderr (a crash at start), then its log."""
+        tails = []
+        for path in (stderr_path(self.log_dir, service), self.log_dir / f"{service}.log"):
+            if path.exists():
+                tails += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(tails)
 
     def kill(self, service: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(service)
@@ -108,16 +108,7 @@ class Cluster:
     def stop(self) -> None:
         """Stop in reverse start order: callers first, the audit log last, so queued
         audit events still have somewhere to go while the others shut down."""
-        for service in reversed(START_ORDER):
-            proc = self.procs.pop(service, None)
-            if proc is None:
-                continue
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_processes([self.procs.pop(s) for s in reversed(START_ORDER) if s in self.procs])
         self.procs.clear()
 
     def destroy(self) -> None:

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import io
 import json
 import logging
+import logging.handlers
 import sys
 from pathlib import Path
+
+from ttp.private_files import private_dir, private_opener
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
@@ -41,18 +45,41 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 
-def configure_logging(service: str, level: str = "info", log_file: Path | None = None) -> None:
-    """Send JSON lines to stderr and, if given, a file; silence uvicorn's access log format."""
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A size-rotated log file (and its rotated copies) that only the owner can read."""
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,  # noqa: SIM115
+                      opener=private_opener)
+        assert isinstance(stream, io.TextIOWrapper)
+        return stream
+
+
+def configure_logging(
+    service: str, level: str = "info", log_file: Path | None = None, *,
+    max_bytes: int = 50 * 1024 * 1024, backups: int = 10,
+) -> None:
+    """Send JSON lines to exactly one place: ``log_file`` (rotated) if given, else stderr.
+
+    One destination per line: under ``ttp up`` the service's stderr was itself
+    redirected into the log directory, so a line written to both stderr and the
+    file was stored twice. In a container stderr is the log (the runtime keeps
+    and rotates it), so no file is written there. A file is rotated at
+    ``max_bytes`` with ``backups`` old copies kept, by this process itself,
+    because it is the file's only writer (no logrotate needed).
+    """
+    handler: logging.Handler
     if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    fmt = JsonFormatter(service)
+        private_dir(log_file.parent)
+        handler = PrivateRotatingFileHandler(log_file, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
+    for old in root.handlers:
+        old.close()
     root.handlers.clear()
-    for h in handlers:
-        h.setFormatter(fmt)
-        root.addHandler(h)
+    root.addHandler(handler)
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         lg = logging.getLogger(name)

@@ -9,12 +9,12 @@ suppressed cell is never shown as zero.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from ttp.periods import PeriodStatus
+from ttp.timestamps import UtcDatetime
 
 INDICATORS: tuple[str, ...] = (
     "uitval",  # 1
@@ -97,7 +97,7 @@ class OutcomeTable(BaseModel):
     scope: Scope
     variant: Literal["feed", "intern", "deelbaar"]
     threshold: int = Field(description="Smallest published n; cells below are suppressed")
-    generatedAt: dt.datetime  # noqa: N815
+    generatedAt: UtcDatetime  # noqa: N815
     trajectories: int | None = Field(description="Ended trajectories in scope (null when suppressed)")
     withoutBsn: int | None = Field(  # noqa: N815
         description="Trajectories delivered without a (known) BSN, code 000000000 (linked by the "

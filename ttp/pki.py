@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ttp.private_files import private_dir, write_private
 from ttp.settings import SERVICES
 
 VALIDITY = dt.timedelta(days=825)
@@ -88,18 +89,15 @@ def sample_parties() -> list[PartySpec]:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+    write_private(path, data)
 
 
 def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # Not secret, but part of the state directory, which is owner-only as a whole (ttp.private_files).
+    write_private(path, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _name(common_name: str, oin: str | None = None) -> x509.Name:
@@ -260,11 +258,9 @@ def init_pki(pki_dir: Path, *, hostnames: list[str] | None = None, force: bool =
 
     log_key = ed25519.Ed25519PrivateKey.generate()
     _write_key(pki_dir / "audit-log.key", log_key)
-    (pki_dir / "audit-log.pub").write_bytes(
-        log_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    write_private(pki_dir / "audit-log.pub", log_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ))
     write_registry(pki_dir / "parties.yaml", parties)
     return parties
 
@@ -276,13 +272,12 @@ def write_registry(path: Path, parties: list[PartySpec]) -> None:
             {"oin": p.oin, "role": p.role, "name": p.name, "slug": p.slug, **p.codes} for p in parties
         ]
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    write_private(path, yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode("utf-8"))
 
 
 def ensure_hmac_key(key_dir: Path, version: int = 1) -> Path:
     """Create ``v<version>.key`` with 32 random bytes if no key exists yet."""
-    key_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(key_dir)
     os.chmod(key_dir, 0o700)
     path = key_dir / f"v{version}.key"
     if not any(key_dir.glob("v*.key")):

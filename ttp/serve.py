@@ -50,7 +50,8 @@ def uvicorn_config(service: str, settings: Settings | None = None, *, workers: i
 def serve(service: str) -> None:
     """Blocking: configure JSON logging and serve ``service`` until stopped."""
     settings = get_settings()
-    configure_logging(service, settings.log_level, settings.log_dir / f"{service}.log")
+    configure_logging(service, settings.log_level, settings.log_file(service),
+                      max_bytes=settings.log_max_bytes, backups=settings.log_backups)
     importlib.import_module(f"services.{service}.app")  # so the frozen generation holds the service's modules
     configure_gc()
     uvicorn.Server(uvicorn_config(service, settings)).run()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +79,13 @@ class Settings(BaseSettings):
     upstream_timeout: float = 30.0
 
     log_level: str = "info"
+    #: Where a service writes its log lines, exactly one place: ``stderr`` (in a container, whose
+    #: runtime keeps and rotates them) or ``file`` (``<home>/log/<service>.log``, rotated by the
+    #: service; ``ttp up`` sets this for the services it starts). See deploy/OPERATIONS.md.
+    log_destination: Literal["stderr", "file"] = "stderr"
+    #: Size at which a log file is rotated, and how many rotated files are kept.
+    log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    log_backups: int = Field(default=10, ge=1)
 
     def port(self, service: str) -> int:
         """The TLS port a service listens on."""
@@ -110,6 +118,10 @@ class Settings(BaseSettings):
     @property
     def log_dir(self) -> Path:
         return self.home / "log"
+
+    def log_file(self, name: str) -> Path | None:
+        """The file a process called ``name`` logs to, or None when it logs to stderr."""
+        return self.log_dir / f"{name}.log" if self.log_destination == "file" else None
 
 
 @lru_cache(maxsize=1)

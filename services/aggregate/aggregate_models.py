@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Date, DateTime, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from services.aggregate.models import Base
+from ttp.timestamps import UTCDateTime
 
 
 class AggregatePeriod(Base):
@@ -37,12 +38,12 @@ class AggregatePeriod(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     dirty_seq: Mapped[int] = mapped_column(Integer, default=0)
     computed_seq: Mapped[int] = mapped_column(Integer, default=0)
-    computed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    computed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     #: The date indicator 3.2's follow-up windows were judged against at the last recompute.
     observed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     #: ``computed_seq`` whose disclosure pattern was last copied into ``released_cells``.
     released_seq: Mapped[int] = mapped_column(Integer, default=0)
-    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class OutcomeCell(Base):

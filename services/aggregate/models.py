@@ -19,7 +19,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Date,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -32,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ttp.db import NAMING
 from ttp.registry import parties_table
+from ttp.timestamps import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -86,7 +86,7 @@ class Trajectory(Base):
     legal_basis: Mapped[str] = mapped_column(String(24))
     consent_by: Mapped[str | None] = mapped_column(String(10), nullable=True)
     batch_id: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (
         Index("ix_trajectories_period_gemeente", "period", "gemeente"),
@@ -156,8 +156,8 @@ class TrajectoryBatch(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(10))
     outcome: Mapped[dict[str, object]] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    committed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    committed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Withdrawal(Base):

@@ -8,7 +8,7 @@ postcode sent by mistake is refused, not stored.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,8 @@ class WirePseudonym(BaseModel):
     """A keyed value (hex HMAC-SHA256) and the key version it is under: a pseudonym or a content hash."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    keyVersion: int = Field(ge=1)  # noqa: N815
+    #: At most what the store's SMALLINT column holds: a larger version used to reach the database and fail there (500).
+    keyVersion: int = Field(ge=1, le=32767)  # noqa: N815
     value: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
@@ -28,7 +29,9 @@ class WireMeasurement(BaseModel):
     withoutHelp: int | None = Field(default=None, ge=1, le=4)  # noqa: N815
     problemChange: str | None = None  # noqa: N815
     goalOverall: int | None = Field(default=None, ge=-1, le=2)  # noqa: N815
-    goals: list[int] = Field(default_factory=list)
+    #: Per-goal scores on the same -1..2 scale as goalOverall (a score out of range, or beyond a 64-bit
+    #: integer, used to be stored or to fail in the database driver with a 500).
+    goals: list[Annotated[int, Field(ge=-1, le=2)]] = Field(default_factory=list)
 
 
 class WireKey(BaseModel):

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, MetaData, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, MetaData, SmallInteger, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ttp.db import NAMING
 from ttp.registry import parties_table
+from ttp.timestamps import UTCDateTime
 
 #: Levels of the tree whose complete nodes are stored (every 4th: 4, 8, 12, ...).
 NODE_STRIDE = 4
@@ -44,7 +45,7 @@ class Entry(Base):
 
     __tablename__ = "audit_entries"
     idx: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
-    timestamp: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    timestamp: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     kind: Mapped[str] = mapped_column(String(32))
     actor_oin: Mapped[str] = mapped_column(String(20))
     recorded_by: Mapped[str] = mapped_column(String(20))
@@ -79,7 +80,7 @@ class TreeHead(Base):
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     compact_range: Mapped[bytes] = mapped_column(LargeBinary)
     checkpoint: Mapped[str] = mapped_column(Text)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class SignedCheckpoint(Base):
@@ -88,4 +89,4 @@ class SignedCheckpoint(Base):
     __tablename__ = "audit_checkpoints"
     tree_size: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
     note: Mapped[str] = mapped_column(Text)
-    signed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -31,6 +31,10 @@ from ttp.registry import Party, Registry
 #: Upper bound of one append call; ingest sends one call per batch of at most 10,000 records.
 MAX_EVENTS = 50_000
 MAX_PAGE = 10_000
+#: The largest leaf index or tree size a query may name: what the log's 64-bit index column holds.
+#: Declared on every such parameter (and so in the OpenAPI document), because a larger number used
+#: to reach the database driver and fail there (an OverflowError, answered 500) instead of a 400.
+MAX_INDEX = 2**63 - 1
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Service = Annotated[Party, Depends(require_service("ingest", "pseudonymise", "aggregate", "report", "portal"))]
@@ -151,7 +155,7 @@ async def append_entries(request: Request, party: Service) -> Response:
                      "content": {"application/problem+json": {}}}},
 )
 async def get_checkpoint(
-    request: Request, _: Auditor, treeSize: Annotated[int | None, Query(ge=0)] = None  # noqa: N803
+    request: Request, _: Auditor, treeSize: Annotated[int | None, Query(ge=0, le=MAX_INDEX)] = None  # noqa: N803
 ) -> Response:
     note = await to_thread.run_sync(_store(request).checkpoint, treeSize)
     if note is None:
@@ -182,8 +186,8 @@ async def get_verifier_key(request: Request, _: Auditor) -> Response:
 async def list_entries(
     request: Request,
     _: Auditor,
-    start: Annotated[int, Query(ge=0, description="First leaf index")] = 0,
-    end: Annotated[int | None, Query(ge=0, description="Leaf index to stop before")] = None,
+    start: Annotated[int, Query(ge=0, le=MAX_INDEX, description="First leaf index")] = 0,
+    end: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description="Leaf index to stop before")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
     provider: Annotated[str | None, Query(description="AGB code of the provider")] = None,
     kind: Annotated[str | None, Query()] = None,
@@ -224,8 +228,8 @@ async def list_entries(
 async def get_inclusion_proof(
     request: Request,
     _: Auditor,
-    leafIndex: Annotated[int, Query(ge=0)],  # noqa: N803
-    treeSize: Annotated[int | None, Query(ge=1, description="Default: the current size")] = None,  # noqa: N803
+    leafIndex: Annotated[int, Query(ge=0, le=MAX_INDEX)],  # noqa: N803
+    treeSize: Annotated[int | None, Query(ge=1, le=MAX_INDEX, description="Default: the current size")] = None,  # noqa: N803
 ) -> Response:
     store = _store(request)
     head = await to_thread.run_sync(store.head)
@@ -250,8 +254,8 @@ async def get_inclusion_proof(
 async def get_consistency_proof(
     request: Request,
     _: Auditor,
-    fromTreeSize: Annotated[int, Query(ge=0)],  # noqa: N803
-    toTreeSize: Annotated[int | None, Query(ge=0, description="Default: the current size")] = None,  # noqa: N803
+    fromTreeSize: Annotated[int, Query(ge=0, le=MAX_INDEX)],  # noqa: N803
+    toTreeSize: Annotated[int | None, Query(ge=0, le=MAX_INDEX, description="Default: the current size")] = None,  # noqa: N803
 ) -> Response:
     store = _store(request)
     head = await to_thread.run_sync(store.head)

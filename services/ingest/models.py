@@ -41,6 +41,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 
 from ttp.problems import InvalidParam
+from ttp.timestamps import UtcDatetime
 
 #: Largest number of records in one batch (the envelope is refused above it).
 MAX_BATCH_RECORDS: Final = 10_000
@@ -379,7 +380,7 @@ class Receipt(BaseModel):
 
     batchId: str
     provider: str = Field(pattern=r"^[0-9]{8}$", description="AGB code of the delivering provider")
-    receivedAt: dt.datetime
+    receivedAt: UtcDatetime
     status: BatchStatus
     counts: ReceiptCounts
     rejected: list[RecordProblem] = Field(default_factory=list)

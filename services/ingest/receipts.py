@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, Table, and_, select
+from sqlalchemy import JSON, Engine, MetaData, String, Table, and_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ttp.db import NAMING
 from ttp.registry import parties_table
+from ttp.timestamps import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -32,7 +33,7 @@ class BatchReceipt(Base):
     __tablename__ = "batch_receipts"
     provider_agb: Mapped[str] = mapped_column(String(8), primary_key=True)
     batch_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     receipt: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

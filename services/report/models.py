@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Index, MetaData, String, Text
+from sqlalchemy import JSON, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ttp.db import NAMING
 from ttp.registry import parties_table
+from ttp.timestamps import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -43,7 +44,7 @@ class Annotation(Base):
     explanation: Mapped[str | None] = mapped_column(Text, nullable=True)
     appraisal: Mapped[str | None] = mapped_column(Text, nullable=True)
     needs: Mapped[str | None] = mapped_column(Text, nullable=True)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_by_oin: Mapped[str] = mapped_column(String(20))
 
 
@@ -58,10 +59,10 @@ class Share(Base):
     provider_agb: Mapped[str] = mapped_column(String(8), primary_key=True)
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     gemeente_code: Mapped[str] = mapped_column(String(6), primary_key=True)
-    first_granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    granted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    first_granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    granted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     granted_by_oin: Mapped[str] = mapped_column(String(20))
-    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_by_oin: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
     __table_args__ = (Index("ix_shares_gemeente_period", "gemeente_code", "period"),)
@@ -75,7 +76,7 @@ class DisclosedSnapshot(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     data_version: Mapped[str] = mapped_column(String(64), primary_key=True)
     figures: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
 class Disclosure(Base):
@@ -86,6 +87,6 @@ class Disclosure(Base):
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     gemeente_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     data_version: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_served_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    first_served_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
     __table_args__ = (Index("ix_disclosures_gemeente", "gemeente_code"),)

@@ -24,6 +24,7 @@ from services.report.charts import indicator_chart, inline_svg
 from services.report.schemas import ReportDocument
 from services.report.view import IndicatorView, ReportView, Shown, build_view
 from ttp.periods import period_bounds
+from ttp.timestamps import as_utc, rfc3339
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MONTHS = ("januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus",
@@ -38,9 +39,15 @@ def _zone() -> dt.tzinfo:
 
 
 def dutch_datetime(value: dt.datetime) -> str:
-    """``20 juli 2026, 11:30`` in Dutch local time."""
-    local = value.astimezone(_zone()) if value.tzinfo else value
-    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
+    """``20 juli 2026, 13:30 (UTC+02:00)``: Dutch local time with its offset, so no reader has to guess."""
+    local = as_utc(value).astimezone(_zone())
+    offset = local.strftime("%z") or "+0000"
+    return f"{local.day} {MONTHS[local.month - 1]} {local.year}, {local:%H:%M} (UTC{offset[:3]}:{offset[3:]})"
+
+
+def time_element(value: dt.datetime) -> Markup:
+    """The Dutch text of ``value`` in a ``<time>`` element whose ``datetime`` is RFC 3339 in UTC."""
+    return Markup('<time datetime="{}">{}</time>').format(rfc3339(value), dutch_datetime(value))
 
 
 def period_months(period: str) -> str:
@@ -109,7 +116,7 @@ def _css() -> str:
 
 FORMATTERS = SimpleNamespace(
     count=labels.count, response=response, response_short=response_short, rate=rate, period_short=labels.period_short,
-    datetime=dutch_datetime,
+    datetime=time_element,
 )
 
 
@@ -134,7 +141,7 @@ def render_html(doc: ReportDocument, view: ReportView | None = None) -> bytes:
         chart_captions=captions,
         variant_badge=labels.VARIANT_BADGES[doc.variant],
         variant_statement=labels.VARIANT_STATEMENTS[doc.variant].format(threshold=doc.threshold),
-        generated=dutch_datetime(doc.generatedAt),
+        generated=time_element(doc.generatedAt),
         period_months=period_months(doc.period),
         low_response_pct=int(labels.LOW_RESPONSE * 100),
         splits_pending=labels.SPLITS_PENDING,

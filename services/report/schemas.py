@@ -7,7 +7,6 @@ formats can never disagree.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Literal, get_args
 
@@ -17,6 +16,7 @@ from pydantic.config import JsonDict
 from ttp.bsn import elfproef
 from ttp.outcomes import INDICATORS, Cell
 from ttp.periods import PeriodStatus
+from ttp.timestamps import UtcDatetime
 
 IndicatorName = Literal[
     "uitval",
@@ -135,7 +135,7 @@ class AnnotationsIn(BaseModel):
 
 
 class AnnotationOut(AnnotationIn):
-    updatedAt: dt.datetime  # noqa: N815
+    updatedAt: UtcDatetime  # noqa: N815
 
 
 class AnnotationsOut(BaseModel):
@@ -152,16 +152,16 @@ class ShareOut(BaseModel):
     period: str
     variant: Literal["deelbaar"] = "deelbaar"
     gemeenteCode: str  # noqa: N815
-    firstGrantedAt: dt.datetime  # noqa: N815
-    grantedAt: dt.datetime  # noqa: N815
-    revokedAt: dt.datetime | None = None  # noqa: N815
+    firstGrantedAt: UtcDatetime  # noqa: N815
+    grantedAt: UtcDatetime  # noqa: N815
+    revokedAt: UtcDatetime | None = None  # noqa: N815
     active: bool
     href: str = Field(description="Path of the shared report")
 
 
 class DisclosedVersion(BaseModel):
     dataVersion: str  # noqa: N815
-    firstServedAt: dt.datetime  # noqa: N815
+    firstServedAt: UtcDatetime  # noqa: N815
     href: str = Field(description="Path of the figures exactly as served (service role)")
 
 
@@ -189,7 +189,7 @@ class NationalReference(BaseModel):
     """National figures beside the provider's own; a reference, never a norm or a rank."""
 
     period: str
-    generatedAt: dt.datetime  # noqa: N815
+    generatedAt: UtcDatetime  # noqa: N815
     cells: list[Cell]
     withheld: list[CellRef] = Field(
         default_factory=list,
@@ -216,7 +216,7 @@ class ReportDocument(BaseModel):
     period: str
     variant: ReportVariant
     threshold: int = Field(description="Smallest n shown in the deelbaar variant")
-    generatedAt: dt.datetime = Field(description="When aggregate computed the figures")  # noqa: N815
+    generatedAt: UtcDatetime = Field(description="When aggregate computed the figures")  # noqa: N815
     dataVersion: str = Field(description="Fingerprint of the figures this document was built from")  # noqa: N815
     trajectories: int | None
     withoutBsn: int | None  # noqa: N815

@@ -4,7 +4,8 @@ A provider delivers a batch (valid records with real-looking BSNs, a record
 without BSN that uses the fallback key, a record failing the 11-proef) with a
 request id of its own, reads its receipt and withdraws consent for one client;
 then every line every service wrote (files and stderr, including the fuzzer's
-traffic earlier in this package) is read back. The request id must be in the
+traffic earlier in this package) is read back. Each line is written once, to the
+service's log file; its stderr stays empty. The request id must be in the
 logs of ingest and of the services ingest called; no BSN, birth date, 6-position
 postcode, fallback key or pseudonym of those people may appear in any log or in
 any service's Prometheus metrics, whose labels must be route templates only.
@@ -105,6 +106,9 @@ def test_every_log_line_is_structured_json(live: Cluster, delivery: dict[str, An
     logs = read_logs(live)
     assert {p.stem for p in logs} >= set(services_with_app())
     for path, lines in logs.items():
+        if path.suffix == ".stderr":  # only what a service writes before its logging starts (a crash)
+            assert not lines, f"{path.name}: {lines[:3]}"
+            continue
         assert lines, f"{path.name} is empty"
         for number, line in enumerate(lines, 1):
             try:
@@ -126,6 +130,14 @@ def test_the_request_id_follows_the_delivery_through_the_services(live: Cluster,
     ingest = [json.loads(line) for line in read_logs(live)[live.home / "log" / "ingest.log"]]
     access = [d for d in ingest if d["requestId"] == rid and d["logger"] == "ttp.access"]
     assert [(d["method"], d["route"], d["status"]) for d in access] == [("POST", "/v1/batches", 200)]
+
+
+def test_each_line_is_written_once(live: Cluster, delivery: dict[str, Any]) -> None:
+    """The batch's access line at ingest is in the log directory once (not also in a stderr copy)."""
+    rid = delivery["rid"]
+    copies = [(path.name, line) for path, lines in read_logs(live).items() for line in lines
+              if rid in line and '"ttp.access"' in line and '"/v1/batches"' in line]
+    assert [name for name, _ in copies] == ["ingest.log"], copies
 
 
 def leaks(line: str, secret: set[str]) -> list[str]:

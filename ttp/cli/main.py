@@ -18,6 +18,7 @@ from ttp.cli import (
     submit_cmd,
     up_cmd,
 )
+from ttp.private_files import restrict_umask
 
 app = typer.Typer(
     name="ttp",
@@ -25,6 +26,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+
+@app.callback()
+def _owner_only_files() -> None:
+    # Before any command: every file the command or a service it starts creates (databases, logs,
+    # keys, spools, exports) is readable by its owner only (ttp.private_files).
+    restrict_umask()
+
 
 # running the system
 app.add_typer(pki_cmd.app, name="pki")
