@@ -23,6 +23,9 @@ from ttp.settings import STORING_SERVICES, Settings
 from ttp.tls import client_context
 
 START_ORDER = ("audit", "pseudonymise", "aggregate", "report", "ingest")
+#: Seconds a started service may take to answer its health check (``TTP_START_TIMEOUT``): on a
+#: machine loaded by other work, importing five services side by side can take minutes.
+START_TIMEOUT = float(os.environ.get("TTP_START_TIMEOUT", "60"))
 
 
 def free_port() -> int:
@@ -81,7 +84,7 @@ class Cluster:
         for service in wanted:
             self.wait_healthy(service)
 
-    def wait_healthy(self, service: str, timeout: float = 60.0) -> None:
+    def wait_healthy(self, service: str, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         with self.client("service-ingest", service) as c:
             while time.monotonic() < deadline:
