@@ -18,7 +18,7 @@ On the hot path, one call per batch, and do not acknowledge before it returns::
                       headers={"Retry-After": str(exc.retry_after)}) from exc
 
 Give every event of a resendable batch an ``idempotencyKey`` (for example
-``f"record-accepted:{agb}:{recordId}:{contentHash}"``): a resent batch then
+``f"record-accepted:{agb}:{batchId}:{recordId}:{contentHash}"``): a resent batch then
 gets the leaves already logged instead of duplicates.
 
 The receipt (``POST /v1/audit/entries`` answer) is::

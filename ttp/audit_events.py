@@ -19,6 +19,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "record-corrected",
     "record-rejected",
     "batch-received",
+    "batch-committed",
     "consent-withdrawn",
     "record-withdrawn",
     "feed-read",

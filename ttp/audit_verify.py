@@ -33,6 +33,7 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ttp.audit_batches import BatchLedger
 from ttp.audit_entry_format import canonical_json, personal_data_paths
 from ttp.audit_events import EVENT_KINDS
 from ttp.audit_export import (
@@ -79,6 +80,9 @@ class Report:
     tree_size: int | None = None
     root_hash: bytes | None = None
     findings: list[Finding] = field(default_factory=list)
+    #: Delivered batches by what the log shows of them: stored, or prepared and abandoned.
+    #: Not a finding: an abandoned batch is an honest log of a delivery the TTP never acknowledged.
+    batches: BatchLedger = field(default_factory=BatchLedger)
 
     @property
     def ok(self) -> bool:
@@ -335,6 +339,7 @@ class ExportVerifier:
         personal = personal_data_paths(doc["subject"], "/subject")
         if personal:
             return Finding(f"entry holds a personal identifier at {personal[0]}", position, item.line_no)
+        self.report.batches.add(position, str(doc["kind"]), doc["subject"])
         for leaf, source in self.receipt_leaves.get(position, []):
             if leaf != leaf_hash(item.body):
                 return Finding(f"entry differs from the one {source} proved was logged", position,

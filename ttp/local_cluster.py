@@ -6,6 +6,7 @@ PostgreSQL databases, and free ports, so several can run side by side.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -22,6 +23,9 @@ from ttp.supervisor import START_ORDER, spawn_service, stderr_path, stop_process
 from ttp.tls import client_context
 
 __all__ = ["START_ORDER", "Cluster", "free_port"]
+#: Seconds a started service may take to answer its health check (``TTP_START_TIMEOUT``): on a
+#: machine loaded by other work, importing five services side by side can take minutes.
+START_TIMEOUT = float(os.environ.get("TTP_START_TIMEOUT", "180"))
 
 
 def free_port() -> int:
@@ -73,7 +77,7 @@ class Cluster:
         for service in wanted:
             self.wait_healthy(service)
 
-    def wait_healthy(self, service: str, timeout: float = 180.0) -> None:
+    def wait_healthy(self, service: str, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         with self.client("service-ingest", service) as c:
             while time.monotonic() < deadline:

@@ -78,6 +78,7 @@ APPENDS: dict[str, dict[str, Actors]] = {
     "aggregate": {
         "feed-read": Actors(roles=frozenset({"gemeente", "rijk"})),
         "purge": Actors(itself=True),
+        "batch-committed": Actors(itself=True),
         "refusal": REFUSED_CALLER,
     },
     "report": {

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from services.aggregate.commit_log import keep_commits_logged
 from services.aggregate.disclosure import Protection
 from services.aggregate.models import parties
 from services.aggregate.recompute import keep_fresh
@@ -25,6 +26,7 @@ from ttp.app_factory import create_app as create_service_app
 from ttp.db import database_status
 from ttp.openapi_models import document_models
 from ttp.problems import ProblemDetails
+from ttp.read_log import open_read_log
 from ttp.service_state import close_storing_service, open_storing_service
 from ttp.settings import Settings, get_settings
 
@@ -38,17 +40,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_storing_service(app, settings, SERVICE, parties)
+        app.state.read_log = open_read_log(app.state.audit_sink, settings.home, SERVICE)
         refresher: asyncio.Task[None] | None = None
+        outbox = asyncio.create_task(keep_commits_logged(app))
         if settings.recompute_interval > 0:
             protection = Protection(settings.suppression_threshold, settings.protection_ratio)
             refresher = asyncio.create_task(keep_fresh(engine, protection, interval=settings.recompute_interval))
         try:
             yield
         finally:
+            outbox.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await outbox
             if refresher is not None:
                 refresher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await refresher
+            await app.state.read_log.aclose()
             await close_storing_service(app, engine)
 
     async def readiness(app: FastAPI) -> dict[str, Any]:

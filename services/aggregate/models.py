@@ -158,16 +158,34 @@ class TrajectoryBatch(Base):
     outcome: Mapped[dict[str, object]] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     committed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: Digest of the batch's (recordId, contentHash) pairs, as in ingest's ``batch-received`` entry.
+    records_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: When the ``batch-committed`` entry was durable in the log; null = still to append (an outbox).
+    commit_logged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Withdrawal(Base):
-    """A consent withdrawal: a record of this person from this provider may not come back
-    under consent given on or before ``withdrawn_on``."""
+    """A withdrawal, two-phase: prepared (which rows will go), audited, then committed (rows deleted).
+
+    A consent withdrawal names a person (``person_id``): a record of this
+    person from this provider may not come back under consent given on or
+    before ``withdrawn_on``, from the moment it is prepared. A withdrawal of
+    named records (a period re-delivery without them) has no person.
+    ``request_hash`` identifies the request, so a resend finds its withdrawal
+    and gets the same rows, the same log entry and one deletion.
+    """
 
     __tablename__ = "withdrawals"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     provider_agb: Mapped[str] = mapped_column(String(8), index=True)
-    person_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    person_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True,
+                                                  nullable=True)
     trajectory_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     withdrawn_on: Mapped[dt.date] = mapped_column(Date)
     removed: Mapped[int] = mapped_column(Integer)
+    withdrawal_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    state: Mapped[str] = mapped_column(String(10), default="committed")
+    record_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    periods: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    committed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ValidationError
 
 from services.aggregate import store
+from services.aggregate.commit_log import log_commits
 from services.aggregate.wire import (
     BatchOutcome,
     CommitRequest,
@@ -90,19 +91,21 @@ async def commit_trajectories(
     """
     body = await _parse(request, CommitRequest, "The trajectory rows are not valid.")
     try:
-        return await run_in_threadpool(
+        outcome = await run_in_threadpool(
             store.commit, request.app.state.engine, providerAgb, batchId, body, dt.datetime.now(dt.UTC)
         )
     except store.BatchNotFound as exc:
         raise Problem(404, "No batch with this id was prepared for this provider.") from exc
     except store.BatchConflict as exc:
         raise Problem(409, str(exc)) from exc
+    await log_commits(request.app, providerAgb, batchId)  # or later, from the outbox
+    return outcome
 
 
 @router.post(
     "/consent-withdrawals",
-    summary="Remove a person's trajectories at one provider after consent was withdrawn",
-    operation_id="withdrawConsent",
+    summary="Prepare a withdrawal: which trajectories it removes (phase one of two; nothing is deleted)",
+    operation_id="prepareWithdrawal",
     responses=_ERRORS,
     openapi_extra={
         "requestBody": {
@@ -111,6 +114,26 @@ async def commit_trajectories(
         }
     },
 )
-async def withdraw_consent(request: Request, _party: Party = Depends(service_only)) -> WithdrawalOutcome:
+async def prepare_withdrawal(request: Request, _party: Party = Depends(service_only)) -> WithdrawalOutcome:
+    """The rows a withdrawal will remove, recorded so the resend of the same request gets the same ones."""
     body = await _parse(request, WithdrawalRequest, "The withdrawal is not valid.")
-    return await run_in_threadpool(store.withdraw, request.app.state.engine, body)
+    return await run_in_threadpool(store.prepare_withdrawal, request.app.state.engine, body,
+                                   dt.datetime.now(dt.UTC))
+
+
+@router.post(
+    "/consent-withdrawals/{providerAgb}/{withdrawalId}/commit",
+    summary="Delete a prepared withdrawal's trajectories (phase two), after its audit entry is durable",
+    operation_id="commitWithdrawal",
+    responses={**_ERRORS,
+               404: {"description": "No such prepared withdrawal", "content": {"application/problem+json": {}}}},
+)
+async def commit_withdrawal(
+    providerAgb: str, withdrawalId: str, request: Request, _party: Party = Depends(service_only)  # noqa: N803
+) -> WithdrawalOutcome:
+    """Delete exactly the rows prepared (and named in the log); a committed withdrawal is answered as it was."""
+    try:
+        return await run_in_threadpool(store.commit_withdrawal, request.app.state.engine, providerAgb,
+                                       withdrawalId, dt.datetime.now(dt.UTC))
+    except store.WithdrawalNotFound as exc:
+        raise Problem(404, "No withdrawal with this id was prepared for this provider.") from exc

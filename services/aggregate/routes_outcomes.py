@@ -44,6 +44,7 @@ from ttp.identity import refuse, require_roles, require_service
 from ttp.outcomes import OutcomeTable
 from ttp.periods import period_bounds
 from ttp.problems import Problem
+from ttp.read_log import log_read
 from ttp.registry import Party
 
 router = APIRouter(prefix="/v1", tags=["outcomes"])
@@ -202,11 +203,10 @@ async def _serve(request: Request, period: str, output: Output) -> Served:
     )
 
 
-def _log_read(request: Request, party: Party, subject: dict[str, Any]) -> None:
-    sink = getattr(request.app.state, "audit_sink", None)
-    if sink is not None:
-        sink.append_soon([AuditEvent(kind="feed-read", actorOin=party.oin, relayedBy=party.relayed_by,
-                                       subject=subject)])
+async def _log_read(request: Request, party: Party, subject: dict[str, Any]) -> None:
+    """The read's entry, durable before the figures are sent (503 and nothing sent otherwise)."""
+    await log_read(request, AuditEvent(kind="feed-read", actorOin=party.oin, relayedBy=party.relayed_by,
+                                       subject=subject))
 
 
 @router.get(
@@ -222,7 +222,7 @@ async def gemeente_outcomes(
     if party.gemeente_code != gemeente_code:
         raise refuse(request, party.oin, "A gemeente may read only the feed of its own residents.")
     served = await _serve(request, period, gemeente_output(gemeente_code))
-    _log_read(request, party, {"service": "aggregate", "feed": "gemeente", "gemeente": gemeente_code,
+    await _log_read(request, party, {"service": "aggregate", "feed": "gemeente", "gemeente": gemeente_code,
                                "period": period})
     return _respond(served, _format(request), request)
 
@@ -235,7 +235,7 @@ async def rijk_outcomes(
     request: Request, period: PeriodQuery, party: Annotated[Party, Depends(require_roles("rijk"))],
 ) -> Response:
     served = await _serve(request, period, rijk_output())
-    _log_read(request, party, {"service": "aggregate", "feed": "rijk", "period": period})
+    await _log_read(request, party, {"service": "aggregate", "feed": "rijk", "period": period})
     return _respond(served, _format(request), request)
 
 

@@ -1,4 +1,4 @@
-"""Two-phase delivery into the trajectory store, and consent withdrawal.
+"""Two-phase delivery into the trajectory store, and two-phase withdrawal.
 
 ``prepare`` classifies a batch's records against the live store (new,
 duplicate, correction, refused) from their keys alone and remembers the
@@ -6,14 +6,21 @@ outcome; ``commit`` receives the rows once ingest has the audit entries
 durable, checks they are the ones prepared, and stores them in one
 transaction. A resent batch gets its original outcome back, so a retry never
 counts twice; a batch prepared but never committed is simply prepared again.
-No row is written, not even staged, before its audit entry exists.
+No row is written, not even staged, before its audit entry exists. After
+the commit, aggregate appends the batch's ``batch-committed`` entry through an
+outbox (``unlogged_commits``), see ``ttp.audit_batches``.
+
+Withdrawals follow the same order: ``prepare_withdrawal`` records which rows
+will go, ingest logs them, ``commit_withdrawal`` deletes exactly those.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select, tuple_, update
@@ -37,6 +44,7 @@ from services.aggregate.wire import (
     WithdrawalOutcome,
     WithdrawalRequest,
 )
+from ttp.audit_batches import records_digest
 from ttp.bulk_write import insert_rows
 from ttp.key_lookup import lookup_in
 
@@ -286,10 +294,13 @@ def commit(engine: Engine, provider: str, batch_id: str, req: CommitRequest, now
         if periods:
             mark_dirty(conn, periods)  # stale figures, in the same transaction
         committed = outcome.model_copy(update={"state": "committed"})
+        # The first content hash is the current key's, as ingest sent it and put in ``batch-received``.
+        digest = records_digest((t.recordId, t.contentHashes[0].value) for t in req.trajectories)
         conn.execute(
             update(B)
             .where(and_(B.c.provider_agb == provider, B.c.batch_id == batch_id))
-            .values(state="committed", outcome=committed.model_dump(mode="json"), committed_at=now)
+            .values(state="committed", outcome=committed.model_dump(mode="json"), committed_at=now,
+                    records_digest=digest)
         )
     return committed
 
@@ -315,27 +326,126 @@ def remove_records(conn: Connection, provider: str, record_ids: Sequence[str]) -
     return periods
 
 
-def withdraw(engine: Engine, req: WithdrawalRequest) -> WithdrawalOutcome:
-    """Remove a person's trajectories at one provider (optionally one trajectory) and remember it."""
+@dataclass(frozen=True)
+class CommittedBatch:
+    """A committed batch whose ``batch-committed`` log entry is still to be appended (the outbox)."""
+
+    provider: str
+    batch_id: str
+    records_digest: str
+    outcome: BatchOutcome
+
+
+def unlogged_commits(engine: Engine, provider: str | None = None, batch_id: str | None = None,
+                     limit: int = 500) -> list[CommittedBatch]:
+    """Committed batches without a durable ``batch-committed`` entry (all, or the one named)."""
+    cond = and_(B.c.state == "committed", B.c.commit_logged_at.is_(None), B.c.records_digest.is_not(None))
+    if provider is not None and batch_id is not None:
+        cond = and_(cond, B.c.provider_agb == provider, B.c.batch_id == batch_id)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(B.c.provider_agb, B.c.batch_id, B.c.records_digest, B.c.outcome)
+            .where(cond).order_by(B.c.committed_at).limit(limit)
+        ).all()
+    return [CommittedBatch(p, b, d, BatchOutcome.model_validate(o)) for p, b, d, o in rows]
+
+
+def mark_commits_logged(engine: Engine, batches: Sequence[CommittedBatch], now: dt.datetime) -> None:
     with engine.begin() as conn:
-        known = existing_persons(conn, ((p.keyVersion, p.value) for p in req.pseudonyms))
-        person = next(iter(known.values()), None)
-        if person is None:
-            person = person_id_from(newest(req.pseudonyms).value)
-        cond = and_(T.c.provider_agb == req.providerAgb, T.c.person_id == person)
-        if req.trajectoryRef:
-            cond = and_(cond, T.c.trajectory_ref == req.trajectoryRef)
-        record_ids = list(conn.execute(select(T.c.record_id).where(cond)).scalars())
-        periods = remove_records(conn, req.providerAgb, record_ids)
+        for batch in batches:
+            conn.execute(
+                update(B)
+                .where(and_(B.c.provider_agb == batch.provider, B.c.batch_id == batch.batch_id))
+                .values(commit_logged_at=now)
+            )
+
+
+class WithdrawalNotFound(Exception):
+    """Commit of a withdrawal that was never prepared (for this provider)."""
+
+
+def _request_hash(req: WithdrawalRequest, person: int | None) -> str:
+    """Identity of a withdrawal request: the same request resent is the same withdrawal."""
+    if person is not None:
+        text = f"person\x00{person}\x00{req.trajectoryRef or ''}\x00{req.withdrawnOn.isoformat()}"
+    else:
+        text = "records\x00" + "\x00".join(sorted(set(req.recordIds or []))) + f"\x00{req.withdrawnOn.isoformat()}"
+    return hashlib.sha256(f"{req.providerAgb}\x00{text}".encode()).hexdigest()
+
+
+def _withdrawal_outcome(row: Any) -> WithdrawalOutcome:
+    record_ids = list(row.record_ids or [])
+    return WithdrawalOutcome(withdrawalId=row.withdrawal_id, state=row.state, removed=len(record_ids),
+                             recordIds=record_ids, periods=list(row.periods or []))
+
+
+def prepare_withdrawal(engine: Engine, req: WithdrawalRequest, now: dt.datetime) -> WithdrawalOutcome:
+    """Phase one: record which rows the withdrawal removes, delete nothing (idempotent).
+
+    A resend of the same request gets the withdrawal prepared (or committed)
+    before, with the same rows, so its log entry is the same and the rows go
+    once. A consent withdrawal refuses the person's earlier-consent records
+    from the moment it is prepared (see ``_withdrawn``).
+    """
+    with engine.begin() as conn:
+        person: int | None = None
+        if req.pseudonyms:
+            known = existing_persons(conn, ((p.keyVersion, p.value) for p in req.pseudonyms))
+            person = next(iter(known.values()), None)
+            if person is None:
+                person = person_id_from(newest(req.pseudonyms).value)
+        request_hash = _request_hash(req, person)
+        row = conn.execute(
+            select(W.c.withdrawal_id, W.c.state, W.c.record_ids, W.c.periods)
+            .where(and_(W.c.provider_agb == req.providerAgb, W.c.request_hash == request_hash))
+        ).first()
+        if row is not None:
+            return _withdrawal_outcome(row)
+        hits: list[tuple[Any, ...]]
+        if person is not None:
+            cond = and_(T.c.provider_agb == req.providerAgb, T.c.person_id == person)
+            if req.trajectoryRef:
+                cond = and_(cond, T.c.trajectory_ref == req.trajectoryRef)
+            hits = [tuple(r) for r in conn.execute(select(T.c.record_id, T.c.period).where(cond))]
+        else:
+            wanted = sorted(set(req.recordIds or []))
+            hits = list(lookup_in(conn, T, "record_id", ("period",), wanted, equal={"provider_agb": req.providerAgb}))
+        record_ids = sorted(r for r, _ in hits)
+        periods = sorted({p for _, p in hits})
+        withdrawal_id = uuid.uuid4().hex
         conn.execute(
             insert(W).values(
                 provider_agb=req.providerAgb, person_id=person, trajectory_ref=req.trajectoryRef,
-                withdrawn_on=req.withdrawnOn, removed=len(record_ids),
+                withdrawn_on=req.withdrawnOn, removed=len(record_ids), withdrawal_id=withdrawal_id,
+                request_hash=request_hash, state="prepared", record_ids=record_ids, periods=periods,
             )
         )
-        if periods:
-            mark_dirty(conn, periods)  # stale figures, in the same transaction
-    return WithdrawalOutcome(removed=len(record_ids), recordIds=sorted(record_ids), periods=sorted(periods))
+    return WithdrawalOutcome(withdrawalId=withdrawal_id, state="prepared", removed=len(record_ids),
+                             recordIds=record_ids, periods=periods)
+
+
+def commit_withdrawal(engine: Engine, provider: str, withdrawal_id: str, now: dt.datetime) -> WithdrawalOutcome:
+    """Phase two, once the log entry naming the rows is durable: delete exactly those rows.
+
+    A committed withdrawal is returned as it was (a resend deletes nothing more).
+    """
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(W.c.withdrawal_id, W.c.state, W.c.record_ids, W.c.periods)
+            .where(and_(W.c.provider_agb == provider, W.c.withdrawal_id == withdrawal_id))
+        ).first()
+        if row is None:
+            raise WithdrawalNotFound(withdrawal_id)
+        outcome = _withdrawal_outcome(row)
+        if outcome.state == "committed":
+            return outcome
+        remove_records(conn, provider, outcome.recordIds)
+        conn.execute(
+            update(W).where(W.c.withdrawal_id == withdrawal_id).values(state="committed", committed_at=now)
+        )
+        if outcome.periods:
+            mark_dirty(conn, set(outcome.periods))  # stale figures, in the same transaction
+    return outcome.model_copy(update={"state": "committed"})
 
 
 def existing_keys(conn: Connection, provider: str, ids: list[str]) -> set[tuple[str, str]]:

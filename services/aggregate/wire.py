@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class WirePseudonym(BaseModel):
@@ -154,7 +154,12 @@ class BatchOutcome(BaseModel):
 
 
 class WithdrawalRequest(BaseModel):
-    """A provider's withdrawal, pseudonymised by ingest."""
+    """A withdrawal, phase one: a person's trajectories (pseudonymised by ingest) or named records.
+
+    ``pseudonyms`` (optionally narrowed to one ``trajectoryRef``) is a consent
+    withdrawal; ``recordIds`` removes those records (a period re-delivery
+    that no longer holds them). Exactly one of the two.
+    """
 
     model_config = ConfigDict(
         extra="forbid", strict=True,
@@ -162,12 +167,26 @@ class WithdrawalRequest(BaseModel):
                                          "trajectoryRef": "TR-88812", "withdrawnOn": "2026-05-02"}]},
     )
     providerAgb: str = Field(pattern=r"^[0-9]{8}$")  # noqa: N815
-    pseudonyms: list[WirePseudonym] = Field(min_length=1)
+    pseudonyms: list[WirePseudonym] | None = Field(default=None, min_length=1)
     trajectoryRef: str | None = Field(default=None, max_length=64)  # noqa: N815
+    recordIds: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(  # noqa: N815
+        default=None, min_length=1, max_length=10_000)
     withdrawnOn: dt.date  # noqa: N815
+
+    @model_validator(mode="after")
+    def _one_selection(self) -> WithdrawalRequest:
+        if (self.pseudonyms is None) == (self.recordIds is None):
+            raise ValueError("give either pseudonyms (a person) or recordIds, not both")
+        if self.recordIds is not None and self.trajectoryRef is not None:
+            raise ValueError("trajectoryRef narrows a person's withdrawal; named records need none")
+        return self
 
 
 class WithdrawalOutcome(BaseModel):
+    """What a withdrawal removes (prepared) or removed (committed); the same on every resend."""
+
+    withdrawalId: str  # noqa: N815
+    state: Literal["prepared", "committed"]
     removed: int
     recordIds: list[str]  # noqa: N815
     periods: list[str]

@@ -19,6 +19,12 @@ It reads the entry subjects ingest writes:
   (``period-redelivery``: a re-delivery of the period left the record out);
   the record no longer counts.
 
+* ``batch-received`` / ``batch-committed``: which batches aggregate stored
+  (``ttp.audit_batches``). A record counts as delivered only when the batch
+  that logged it was committed; records of a batch prepared and never
+  committed are counted apart (``records.pendingCommit``) and the batch is
+  listed under ``batches.preparedNotCommitted``, until a resend commits it.
+
 Records are counted once, in their latest accepted or corrected state. For a
 given period, rejections that carry no period cannot be attributed to one;
 they are listed (with ``"period": null``) and counted apart, never dropped.
@@ -33,6 +39,7 @@ from typing import Any
 import orjson
 
 from services.audit.store import AuditStore, StoredEntry
+from ttp.audit_batches import BatchLedger
 
 NOT_APPLICABLE = "n.v.t."
 AGE_RULE_PREFIX = "consent-age"
@@ -46,7 +53,8 @@ def _codes(subject: dict[str, Any]) -> list[str]:
 class _Tally:
     def __init__(self, period: str | None) -> None:
         self.period = period
-        self.latest: dict[str, tuple[str, str]] = {}
+        self.latest: dict[str, tuple[str, str, str]] = {}
+        self.batches = BatchLedger()
         self.corrections = self.withdrawals = self.removed = 0
         self.rejected = self.rejected_without_period = 0
         self.age_rule: list[dict[str, Any]] = []
@@ -55,9 +63,11 @@ class _Tally:
         for entry in entries:
             doc = orjson.loads(entry.body)
             kind, subject = doc["kind"], doc["subject"]
+            self.batches.add(entry.index, kind, subject)
             if kind in ("record-accepted", "record-corrected"):
                 basis = str(subject.get("legalBasis") or "onbekend")
-                self.latest[str(subject.get("recordId"))] = (basis, str(subject.get("consentBy") or NOT_APPLICABLE))
+                self.latest[str(subject.get("recordId"))] = (
+                    basis, str(subject.get("consentBy") or NOT_APPLICABLE), str(subject.get("batchId")))
                 self.corrections += kind == "record-corrected"
             elif kind == "record-withdrawn":
                 self.latest.pop(str(subject.get("recordId")), None)
@@ -89,19 +99,23 @@ def build_consent_report(store: AuditStore, provider: str, period: str | None) -
     if period is not None:  # rejections and withdrawals that name no single period
         tally.add(store.iter_entries(head.tree_size, provider=provider, without_period=True))
     tally.age_rule.sort(key=lambda r: r["leafIndex"])
-    counts = Counter(tally.latest.values())
+    delivered = [(basis, by) for basis, by, batch in tally.latest.values()
+                 if tally.batches.is_committed(provider, batch)]
+    counts = Counter(delivered)
     return {
         "provider": provider,
         "period": period,
         "treeSize": head.tree_size,
         "checkpoint": head.checkpoint,
         "records": {
-            "total": len(tally.latest),
+            "total": len(delivered),
+            "pendingCommit": len(tally.latest) - len(delivered),
             "byLegalBasis": [
                 {"legalBasis": basis, "consentBy": by, "records": n}
                 for (basis, by), n in sorted(counts.items())
             ],
         },
+        "batches": tally.batches.summary(),
         "corrections": tally.corrections,
         "withdrawals": {"count": tally.withdrawals, "recordsRemoved": tally.removed},
         "rejected": {"total": tally.rejected, "withoutPeriod": tally.rejected_without_period,

@@ -11,7 +11,6 @@ entries by their idempotency keys, so nothing is lost and nothing counts twice.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +24,7 @@ from services.ingest.redelivery import withdrawal_events
 from services.ingest.rules import ValidRecord, receipt_warnings, validate_records
 from services.ingest.upstream import Unavailable, post_json
 from ttp import metrics
+from ttp.audit_batches import records_digest
 from ttp.audit_events import AuditSink
 from ttp.problems import InvalidParam
 from ttp.registry import Party
@@ -49,8 +49,11 @@ def _audit_events(
 
     Plain dicts with the ``AuditEvent`` fields: there are thousands per batch.
 
-    Idempotency keys tie an entry to (provider, recordId, content): the same
-    content resent never adds an entry, a correction always does.
+    Idempotency keys tie an entry to (provider, batch, recordId, content): the
+    same batch resent never adds an entry, a correction always does, and so
+    does the same content in another batch, so a record's entry belongs to the
+    batch that committed it and not to one abandoned before it
+    (``ttp.audit_batches``).
 
     ``contentHash`` is the record's digest keyed under ``contentKeyVersion``
     (the current key; pseudonymise computed it): an auditor can tell two
@@ -77,7 +80,7 @@ def _audit_events(
                         "consentBy": rec.consent.givenBy if rec.consent else None,
                         "consentOn": rec.consent.givenOn.isoformat() if rec.consent else None,
                     },
-                    idempotencyKey=f"{kind}:{agb}:{rid}:{content_hash}",
+                    idempotencyKey=f"{kind}:{agb}:{batch_id}:{rid}:{content_hash}",
                 )
             )
     for problem in rejected:
@@ -101,14 +104,13 @@ def batch_summary(
     """The batch's own log entry, last of its append: the one the receipt proves.
 
     Its ``recordsDigest`` (SHA-256 over the batch's recordId and *keyed*
-    content hash pairs, in batch order) lets the provider show which content
-    the proven entry stands for; the record entries before it carry the
-    detail. Hashing keyed values adds nothing anyone could reverse.
+    content hash pairs under the current key, in batch order) lets the
+    provider show which content the proven entry stands for; the record
+    entries before it carry the detail. Hashing keyed values adds nothing
+    anyone could reverse. Aggregate's ``batch-committed`` entry carries the
+    same digest once the rows are stored.
     """
-    h = hashlib.sha256()
-    for row in rows:
-        h.update(f"{row['recordId']}\x00{row['contentHashes'][0]['value']}\n".encode())
-    digest = h.hexdigest()
+    digest = records_digest((row["recordId"], row["contentHashes"][0]["value"]) for row in rows)
     agb = party.agb or ""
     return dict(
         kind="batch-received", actorOin=party.oin, relayedBy=party.relayed_by,

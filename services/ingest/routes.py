@@ -16,9 +16,8 @@ from services.ingest.models import EXAMPLE_RECORD, ID_PATTERN, BatchEnvelope, Re
 from services.ingest.pipeline import Upstreams, process_batch
 from services.ingest.receipts import delivered_by_another, load_receipt, save_receipt
 from services.ingest.redelivery import check_replace_period
-from services.ingest.upstream import Unavailable, post_json
-from services.ingest.withdrawal import ConsentWithdrawal, WithdrawalReceipt
-from ttp.audit_events import AuditEvent
+from services.ingest.upstream import post_json
+from services.ingest.withdrawal import ConsentWithdrawal, WithdrawalReceipt, person_selection, withdraw
 from ttp.delivery_layout import CSV_MEDIA_TYPE, FILE_MEDIA_TYPES, XLSX_MEDIA_TYPE, csv_lines
 from ttp.identity import refuse, require_roles
 from ttp.problems import PROBLEM_JSON, InvalidParam, Problem, pydantic_invalid_params
@@ -215,20 +214,5 @@ async def post_withdrawal(request: Request, party: Party = Depends(provider_only
                              {"identifiers": [{"kind": kind, "value": value}]})
     pseudonyms = [{"keyVersion": v, "value": p} for v, p in zip(answer["keyVersions"], answer["pseudonyms"][0],
                                                                strict=True)]
-    result = await post_json(
-        up.aggregate, "aggregate", "/consent-withdrawals",
-        {"providerAgb": party.agb, "pseudonyms": pseudonyms, "trajectoryRef": req.trajectoryId,
-         "withdrawnOn": req.withdrawnOn.isoformat()},
-    )
-    event = AuditEvent(
-        kind="consent-withdrawn", actorOin=party.oin, relayedBy=party.relayed_by,
-        subject={"provider": party.agb, "trajectoryId": req.trajectoryId, "withdrawnOn": req.withdrawnOn.isoformat(),
-                 "removed": result["removed"], "removedRecordIds": result["recordIds"],
-                 "periods": result["periods"]},
-    )
-    try:
-        audit = await up.audit.append([event])
-    except Exception as exc:
-        raise Unavailable("audit") from exc
-    return WithdrawalReceipt(removed=result["removed"], recordIds=result["recordIds"], periods=result["periods"],
-                             audit=audit)
+    return await withdraw(up, party, person_selection(pseudonyms, req.trajectoryId), req.withdrawnOn,
+                          facts={"trajectoryId": req.trajectoryId})

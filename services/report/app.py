@@ -23,6 +23,7 @@ from services.report.schemas import AnnotationsIn, ReportDocument
 from ttp.app_factory import create_app as create_service_app
 from ttp.db import database_status
 from ttp.openapi_models import document_models
+from ttp.read_log import open_read_log
 from ttp.service_state import close_storing_service, open_storing_service
 from ttp.settings import Settings, get_settings
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = await open_storing_service(app, settings, SERVICE, parties)
+        app.state.read_log = open_read_log(app.state.audit_sink, settings.home, SERVICE)
         source = figures
         if source is None:
             from services.report.figures import HttpFigureSource
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, figures: FigureSource | None = 
             yield
         finally:
             await app.state.figures.aclose()
+            await app.state.read_log.aclose()
             await close_storing_service(app, engine)
 
     async def readiness(app: FastAPI) -> dict[str, Any]:

@@ -56,6 +56,7 @@ from services.report.schemas import (
 from ttp.audit_events import AuditEvent
 from ttp.identity import refuse, require_roles, require_service
 from ttp.problems import InvalidParam, Problem
+from ttp.read_log import log_read
 from ttp.registry import Party, Registry
 from ttp.request_body import json_body_spec, parse_body
 
@@ -511,7 +512,7 @@ async def get_report(
         "ETag": etag, "Vary": "Accept",
         "Cache-Control": "private, no-store" if variant == "intern" else "private, no-cache",
     }
-    _audit_read(request, party, doc, fmt, access)
+    await _audit_read(request, party, doc, fmt, access)
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
 
@@ -597,10 +598,11 @@ async def _disclose(request: Request, doc: ReportDocument, gemeente: str) -> Non
     seen.add(key)
 
 
-def _audit_read(request: Request, party: Party, doc: ReportDocument, fmt: str, access: str) -> None:
-    request.app.state.audit_sink.append_soon([AuditEvent(
+async def _audit_read(request: Request, party: Party, doc: ReportDocument, fmt: str, access: str) -> None:
+    """The read's entry, durable before the report is sent (503 and nothing sent otherwise)."""
+    await log_read(request, AuditEvent(
         kind="report-read", actorOin=party.oin, relayedBy=party.relayed_by,
         subject={"provider": doc.providerId, "period": doc.period, "variant": doc.variant,
                  "format": fmt, "access": access, "dataVersion": doc.dataVersion,
                  "service": "report"},
-    )])
+    ))

@@ -27,12 +27,15 @@ PC4S = {
 
 
 class RecordingSink:
-    """An audit sink that keeps what it was given."""
+    """An audit sink that keeps what it was given; ``fail`` makes ``append`` raise (the log cannot write)."""
 
     def __init__(self) -> None:
         self.events: list[AuditEvent] = []
+        self.fail = False
 
     async def append(self, events: list[AuditEvent], *, proofs: str = "all") -> dict[str, Any]:
+        if self.fail:
+            raise ConnectionError("audit log cannot write")
         self.events.extend(events)
         return {"size": len(self.events)}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -165,3 +166,36 @@ def test_a_committed_batch_marks_the_period_stale_and_the_next_read_sees_it(aggr
         assert state["dirty_seq"] > state["computed_seq"]
     after = OutcomeTable.model_validate_json(client.get("/v1/rijk/outcomes", params={"period": PERIOD}).content)
     assert after.trajectories == (before.trajectories or 0) + 12
+
+
+def test_feed_read_with_the_log_down_and_the_spool_full_answers_503_and_serves_nothing(
+    aggregate_env: AggregateEnv,
+) -> None:
+    """Issue 15 part 4: with the audit log unable to write, a feed read that cannot be logged is not served."""
+    client = aggregate_env.client("gemeente-GM0363")
+    assert client.get("/v1/gemeenten/GM0363/outcomes", params={"period": PERIOD}).status_code == 200
+    aggregate_env.sink.fail = True
+    spool = aggregate_env.app.state.read_log.spool
+    spool.max_entries = spool.pending  # the local spool is full: neither place can take the entry
+    for path in ("/v1/gemeenten/GM0363/outcomes", "/v1/rijk/outcomes"):
+        slug = "gemeente-GM0363" if "gemeenten" in path else "rijk"
+        resp = aggregate_env.client(slug).get(path, params={"period": PERIOD})
+        assert resp.status_code == 503, path
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert int(resp.headers["retry-after"]) > 0
+        assert "cells" not in resp.text and "trajectories" not in resp.json()
+    assert len(aggregate_env.sink.of("feed-read")) == 1  # only the read that was served
+
+
+def test_feed_read_with_the_log_down_is_served_once_spooled_and_logged_when_the_log_is_back(
+    aggregate_env: AggregateEnv,
+) -> None:
+    aggregate_env.sink.fail = True
+    gemeente = aggregate_env.client("gemeente-GM0363").get("/v1/gemeenten/GM0363/outcomes", params={"period": PERIOD})
+    rijk = aggregate_env.client("rijk").get("/v1/rijk/outcomes", params={"period": PERIOD})
+    assert gemeente.status_code == rijk.status_code == 200
+    read_log = aggregate_env.app.state.read_log
+    assert read_log.spool.pending == 2 and not aggregate_env.sink.of("feed-read")
+    aggregate_env.sink.fail = False
+    assert asyncio.run(read_log.flush(20.0))  # the delivery empties the spool into the log, in order
+    assert [e.subject["feed"] for e in aggregate_env.sink.of("feed-read")] == ["gemeente", "rijk"]

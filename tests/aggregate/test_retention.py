@@ -14,7 +14,7 @@ from services.aggregate.indicators import IDX
 from services.aggregate.models import GoalScore, Measurement, Person, PersonPseudonym, Trajectory
 from services.aggregate.recompute import mark_dirty, period_state, recompute
 from services.aggregate.retention import purge, retention_end
-from services.aggregate.store import withdraw
+from services.aggregate.store import commit_withdrawal, prepare_withdrawal
 from services.aggregate.wire import WirePseudonym, WithdrawalRequest
 from tests.aggregate.factory import M, Row, insert_rows, store_engine
 
@@ -111,10 +111,12 @@ def test_withdrawal_removes_the_persons_rows_and_recomputes_every_affected_perio
     assert h1[0] == 27
     assert orjson.loads(cells(engine, "2025-H2")["g=GM0363"][1])[IDX["gns.6m"]] == 20  # b1 restarts
 
-    outcome = withdraw(engine, WithdrawalRequest(
+    prepared = prepare_withdrawal(engine, WithdrawalRequest(
         providerAgb="98000001", pseudonyms=[WirePseudonym(keyVersion=1, value=pseudonym)],
-        withdrawnOn=D(2026, 6, 1)))
-    assert outcome.removed == 2
+        withdrawnOn=D(2026, 6, 1)), dt.datetime.now(dt.UTC))
+    assert prepared.removed == 2 and count(engine, T, T.c.record_id.in_(["a1", "a2"])) == 2  # nothing gone yet
+    outcome = commit_withdrawal(engine, "98000001", prepared.withdrawalId, dt.datetime.now(dt.UTC))
+    assert outcome.removed == 2 and outcome.recordIds == ["a1", "a2"]
     for table in (T, MT, GT):
         assert count(engine, table, table.c.provider_agb == "98000001",
                      table.c.record_id.in_(["a1", "a2"])) == 0

@@ -17,8 +17,9 @@ from sqlalchemy import func, inspect, select
 
 from services.aggregate import store
 from services.aggregate.models import Measurement, Trajectory, TrajectoryBatch
-from services.aggregate.wire import EXAMPLE_TRAJECTORY, CommitRequest, PrepareRequest, WireKey
+from services.aggregate.wire import EXAMPLE_TRAJECTORY, CommitRequest, PrepareRequest, WireKey, WithdrawalRequest
 from tests.aggregate.factory import store_engine
+from ttp.audit_batches import records_digest
 
 NOW = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
 AGB = "98000001"
@@ -134,3 +135,59 @@ def test_a_record_resent_after_a_key_rotation_is_still_a_duplicate(db_url: str) 
     # once v1 is retired, a row stored under it cannot be compared: it counts as a correction, never as new
     retired = _prepare(engine, "b3", [_rotated(first[0], keep_old=False)])
     assert (retired.accepted, retired.duplicates, retired.corrections) == ([], [], ["R-0"])
+
+def _withdrawal(**fields: Any) -> WithdrawalRequest:
+    return WithdrawalRequest.model_validate_json(orjson.dumps(
+        {"providerAgb": AGB, "withdrawnOn": "2026-07-01", **fields}))
+
+
+def test_withdrawal_prepares_without_deleting_and_a_resend_gets_the_same_rows_and_one_deletion(db_url: str) -> None:
+    """Issue 15 part 5: the rows go only at the commit, after the log entry naming them; a resend is exact."""
+    engine = store_engine(db_url)
+    rows = [_row(i) for i in range(3)]
+    for i, row in enumerate(rows):  # three persons
+        row["pseudonyms"] = [{"keyVersion": 1, "value": f"{i + 1:02x}" * 32}]
+    person = rows[0]["pseudonyms"]
+    _prepare(engine, "b1", rows)
+    _commit(engine, "b1", rows)
+    prepared = store.prepare_withdrawal(engine, _withdrawal(pseudonyms=person), NOW)
+    assert (prepared.state, prepared.recordIds, prepared.periods) == ("prepared", ["R-0"], ["2026-H1"])
+    assert _count(engine, Trajectory) == 3  # nothing deleted before the log has the entry
+    again = store.prepare_withdrawal(engine, _withdrawal(pseudonyms=person), NOW)
+    assert again == prepared  # a resend after a failure: the same withdrawal, so the same log entry
+    done = store.commit_withdrawal(engine, AGB, prepared.withdrawalId, NOW)
+    assert (done.state, done.removed, done.recordIds) == ("committed", 1, ["R-0"])
+    assert _count(engine, Trajectory) == 2
+    # a resend after the commit: the same answer (removed 1, not 0), nothing more deleted
+    assert store.prepare_withdrawal(engine, _withdrawal(pseudonyms=person), NOW).recordIds == ["R-0"]
+    assert store.commit_withdrawal(engine, AGB, prepared.withdrawalId, NOW).removed == 1
+    assert _count(engine, Trajectory) == 2
+    with pytest.raises(store.WithdrawalNotFound):
+        store.commit_withdrawal(engine, "98000002", prepared.withdrawalId, NOW)  # another provider's id
+
+
+def test_a_re_delivery_withdraws_named_records_through_the_same_two_phases(db_url: str) -> None:
+    engine = store_engine(db_url)
+    rows = [_row(i) for i in range(3)]
+    _prepare(engine, "b1", rows)
+    _commit(engine, "b1", rows)
+    prepared = store.prepare_withdrawal(engine, _withdrawal(recordIds=["R-2", "R-1", "R-9"]), NOW)
+    assert prepared.recordIds == ["R-1", "R-2"] and _count(engine, Trajectory) == 3  # R-9 was never stored
+    assert store.commit_withdrawal(engine, AGB, prepared.withdrawalId, NOW).removed == 2
+    assert _count(engine, Trajectory) == 1
+    with pytest.raises(ValueError):
+        _withdrawal(recordIds=["R-0"], pseudonyms=rows[0]["pseudonyms"])  # one selection, not both
+
+
+def test_a_committed_batch_waits_in_the_outbox_until_its_batch_committed_entry_is_logged(db_url: str) -> None:
+    engine = store_engine(db_url)
+    rows = [_row(i) for i in range(2)]
+    _prepare(engine, "b1", rows)
+    assert store.unlogged_commits(engine) == []  # prepared only: nothing to announce
+    _commit(engine, "b1", rows)
+    [pending] = store.unlogged_commits(engine)
+    assert (pending.provider, pending.batch_id) == (AGB, "b1")
+    # the digest ingest's batch-received entry carries, so the two entries match
+    assert pending.records_digest == records_digest((r["recordId"], r["contentHashes"][0]["value"]) for r in rows)
+    store.mark_commits_logged(engine, [pending], NOW)
+    assert store.unlogged_commits(engine) == []

@@ -25,6 +25,48 @@ def record(kind: str, record_id: str, basis: str | None, by: str | None, *, prov
     return AuditEvent(kind=kind, actorOin=PROVIDER_OINS[provider], subject=subject).model_dump(exclude_none=True)
 
 
+def batch(kind: str, batch_id: str, *, provider: str = "98000001", accepted: int = 0,
+          digest: str = "d1" * 32) -> dict[str, Any]:
+    """A batch's entry: ingest's batch-received, or aggregate's batch-committed after its commit."""
+    subject: dict[str, Any] = {"provider": provider, "batchId": batch_id, "recordsDigest": digest}
+    if kind == "batch-received":
+        subject["counts"] = {"received": accepted, "accepted": accepted, "duplicates": 0, "corrections": 0,
+                             "rejected": 0}
+    return AuditEvent(kind=kind, actorOin=PROVIDER_OINS[provider], subject=subject,
+                      idempotencyKey=f"{kind}:{provider}:{batch_id}:{digest}").model_dump(exclude_none=True)
+
+
+def test_records_of_a_batch_prepared_and_never_committed_are_not_counted_as_delivered(
+    audit_app: FastAPI, dev_pki: Path
+) -> None:
+    """Issue 15 part 5: a batch logged as accepted but never stored is told apart until a resend commits it."""
+    evs = [
+        record("record-accepted", "r1", "toestemming", "ouder"),
+        batch("batch-received", "b1", accepted=1),
+        batch("batch-committed", "b1"),
+        record("record-accepted", "r2", "toestemming", "beide", batchId="b2"),
+        record("record-accepted", "r3", "wettelijke-verplichting", None, batchId="b2"),
+        batch("batch-received", "b2", accepted=2, digest="e2" * 32),  # aggregate died before its commit
+        record("record-rejected", "r4", None, None, batchId="b3", codes=["bsn-11-proef"]),
+        batch("batch-received", "b3"),  # every record rejected: nothing to commit
+    ]
+    ingest = party_client(audit_app, dev_pki, "service-ingest")
+    assert ingest.post("/v1/audit/entries", json={"events": evs}).status_code == 201
+    auditor = party_client(audit_app, dev_pki, "auditor")
+    doc = auditor.get("/v1/audit/consent-report", params={"provider": "98000001", "period": "2026-H1"}).json()
+    assert doc["records"]["total"] == 1 and doc["records"]["pendingCommit"] == 2
+    assert doc["batches"]["committed"] == 1 and doc["batches"]["nothingToStore"] == 1
+    assert doc["batches"]["preparedNotCommitted"] == [
+        {"provider": "98000001", "batchId": "b2", "leafIndexes": [5]}]
+    # the resend is committed: its records count, once
+    resent = [batch("batch-received", "b2", accepted=2, digest="e2" * 32),
+              batch("batch-committed", "b2", digest="e2" * 32)]
+    assert ingest.post("/v1/audit/entries", json={"events": resent}).status_code == 201
+    doc = auditor.get("/v1/audit/consent-report", params={"provider": "98000001", "period": "2026-H1"}).json()
+    assert doc["records"]["total"] == 3 and doc["records"]["pendingCommit"] == 0
+    assert doc["batches"]["preparedNotCommitted"] == [] and doc["batches"]["committed"] == 2
+
+
 def test_counts_by_legal_basis_and_consent_and_lists_age_rule_rejections(audit_app: FastAPI,
                                                                          dev_pki: Path, public_key: Any) -> None:
     evs = [
@@ -46,6 +88,9 @@ def test_counts_by_legal_basis_and_consent_and_lists_age_rule_rejections(audit_a
         record("record-rejected", "x3", None, None, period="2025-H2", codes=["consent-age-16-plus"]),
         record("record-rejected", "x4", None, None, provider="98000002", codes=["consent-age-16-plus"]),
         record("consent-withdrawn", "x5", None, None, period=None, removed=4, periods=["2025-H2"]),
+        # batch b1 was stored (aggregate's batch-committed entry follows ingest's batch-received)
+        batch("batch-received", "b1", accepted=6),
+        batch("batch-committed", "b1"),
     ]
     res = party_client(audit_app, dev_pki, "service-ingest").post("/v1/audit/entries", json={"events": evs})
     assert res.status_code == 201

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -198,3 +200,181 @@ def test_postgresql_restart_mid_submission(tmp_path: Path, records: list[dict[st
         assert stored(cluster) == summary.accepted + summary.duplicates == total == distinct
     finally:
         cluster.destroy()
+
+
+def feed_reads_logged(cluster: Cluster, gemeente: str) -> int:
+    """Entries of kind feed-read for ``gemeente``'s feed in the audit log."""
+    engine = create_engine(cluster.settings.database_url("audit").replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            bodies = conn.execute(text("SELECT body FROM audit_entries WHERE kind = 'feed-read'")).scalars()
+            return sum(1 for e in map(orjson.loads, bodies) if e["subject"].get("gemeente") == gemeente)
+    finally:
+        engine.dispose()
+
+
+def test_reads_served_while_the_log_is_down_survive_kill_dash_nine(
+    fresh_cluster: Cluster, records: list[dict[str, Any]]
+) -> None:
+    """Issue 15 part 4: the log cannot write, a gemeente reads its feed 3 times, aggregate is killed -9.
+
+    Each read was served only once its entry was in aggregate's durable spool;
+    after the restart the spool is delivered and the log holds all three. (On
+    the fire-and-forget path the three were answered 200 and lost.)
+    """
+    for agb in ("98000001", "98000002"):
+        batch = [r for r in records if r["providerAgb"] == agb][:800]
+        with fresh_cluster.client(f"provider-{agb}") as c:
+            assert c.post("/batches", json={"batchId": f"reads-{agb}", "records": batch}).status_code == 200
+    path, period = "/gemeenten/GM0363/outcomes", {"period": "2026-H1"}
+    with fresh_cluster.client("gemeente-GM0363", "aggregate") as c:
+        assert c.get(path, params=period).status_code == 200
+    before = feed_reads_logged(fresh_cluster, "GM0363")
+    assert before == 1
+    fresh_cluster.kill("audit")
+    with fresh_cluster.client("gemeente-GM0363", "aggregate") as c:
+        served = [c.get(path, params=period) for _ in range(3)]
+    assert [r.status_code for r in served] == [200, 200, 200]
+    assert all(r.json()["cells"] for r in served)
+    fresh_cluster.kill("aggregate")  # SIGKILL: after the spool write, before any delivery to the log
+    fresh_cluster.start("audit")
+    assert feed_reads_logged(fresh_cluster, "GM0363") == before  # not delivered before the kill
+    fresh_cluster.start("aggregate")
+    deadline = time.monotonic() + 30
+    while feed_reads_logged(fresh_cluster, "GM0363") < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert feed_reads_logged(fresh_cluster, "GM0363") == before + 3
+
+
+def _entries(cluster: Cluster, kind: str) -> list[dict[str, Any]]:
+    engine = create_engine(cluster.settings.database_url("audit").replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as conn:
+            bodies = conn.execute(text("SELECT body FROM audit_entries WHERE kind = :k"), {"k": kind}).scalars()
+            return [orjson.loads(b) for b in bodies]
+    finally:
+        engine.dispose()
+
+
+def _aggregate_sql(cluster: Cluster, sql: str, **params: Any) -> Any:
+    return _count(cluster.settings.database_url("aggregate").replace("postgresql://", "postgresql+psycopg://"),
+                  text(sql).bindparams(**params))
+
+
+def _in_background(call: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["response"] = call()
+        except Exception as exc:  # surfaced by the test
+            out["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, out
+
+
+def _kill_aggregate_between_audit_and_commit(cluster: Cluster, prepared_sql: str, call: Any) -> httpx.Response:
+    """Hold the log (SIGSTOP) so ingest waits on the audit append after aggregate prepared, kill -9
+    aggregate there, then let the log go on: the entries become durable and the commit finds no one."""
+    audit = cluster.procs["audit"]
+    audit.send_signal(signal.SIGSTOP)
+    try:
+        thread, out = _in_background(call)
+        deadline = time.monotonic() + 60
+        while _aggregate_sql(cluster, prepared_sql) == 0:
+            assert time.monotonic() < deadline, "aggregate never prepared"
+            time.sleep(0.1)
+        cluster.kill("aggregate")
+    finally:
+        audit.send_signal(signal.SIGCONT)
+    thread.join(timeout=120)
+    assert "error" not in out, out.get("error")
+    response: httpx.Response = out["response"]
+    return response
+
+
+def test_batch_audited_then_aggregate_killed_is_prepared_not_committed_until_resent(
+    fresh_cluster: Cluster, records: list[dict[str, Any]]
+) -> None:
+    """Issue 15 part 5: the log tells a batch stored from one prepared and abandoned."""
+    from ttp.audit_batches import COMMITTED, PREPARED_NOT_COMMITTED, BatchLedger
+
+    def ledger() -> BatchLedger:
+        folded = BatchLedger()
+        for kind in ("batch-received", "batch-committed"):
+            for e in _entries(fresh_cluster, kind):
+                folded.add(e["index"], e["kind"], e["subject"])
+        return folded
+
+    batch = [r for r in records if r["providerAgb"] == "98000001"][:500]
+
+    def send() -> httpx.Response:
+        with fresh_cluster.client("provider-98000001") as c:
+            return c.post("/batches", json={"batchId": "cut-off", "records": batch})
+
+    first = _kill_aggregate_between_audit_and_commit(
+        fresh_cluster, "SELECT count(*) FROM trajectory_batches WHERE batch_id = 'cut-off'", send)
+    assert first.status_code == 503 and first.headers["retry-after"]
+    accepted_entries = [e for e in _entries(fresh_cluster, "record-accepted") if e["subject"]["batchId"] == "cut-off"]
+    assert accepted_entries, "the record entries were durable before the kill"
+    assert ledger().batches[("98000001", "cut-off")].state == PREPARED_NOT_COMMITTED
+    fresh_cluster.start("aggregate")
+    assert stored(fresh_cluster) == 0
+    assert ledger().batches[("98000001", "cut-off")].state == PREPARED_NOT_COMMITTED  # still, until resent
+
+    again = send()
+    assert again.status_code == 200, again.text
+    valid = again.json()["counts"]["accepted"]
+    assert valid == len(accepted_entries) == stored(fresh_cluster)
+    assert ledger().batches[("98000001", "cut-off")].state == COMMITTED
+    assert len(_entries(fresh_cluster, "batch-committed")) == 1
+    total, distinct = audited_acceptances(fresh_cluster)
+    assert total == distinct == valid  # nothing lost, nothing counted twice
+    with fresh_cluster.client("provider-98000001") as c:  # one more resend changes nothing
+        resent = c.post("/batches", json={"batchId": "cut-off", "records": batch})
+    assert resent.json()["counts"] == again.json()["counts"]
+    assert len(_entries(fresh_cluster, "batch-committed")) == 1
+    assert audited_acceptances(fresh_cluster) == (total, total)
+
+
+def test_withdrawal_is_logged_before_the_rows_go_and_a_retry_removes_and_logs_once(
+    fresh_cluster: Cluster, records: list[dict[str, Any]]
+) -> None:
+    """Issue 15 part 5: with the log down the rows stay; killed between entry and commit, the retry ends it once."""
+    person = next(r for r in records if r["providerAgb"] == "98000002" and r["bsn"] not in ("000000000", "999999999"))
+    same = [dict(person, recordId=f"{person['recordId']}-{i}", trajectoryId=f"{person['trajectoryId']}-{i}",
+                 legalBasis="wettelijke-verplichting") for i in range(2)]
+    for r in same:
+        r.pop("consent", None)
+    with fresh_cluster.client("provider-98000002") as c:
+        assert c.post("/batches", json={"batchId": "wd", "records": same}).json()["counts"]["accepted"] == 2
+    rows = "SELECT count(*) FROM trajectories WHERE provider_agb = '98000002'"
+    before = _aggregate_sql(fresh_cluster, rows)
+    request = {"bsn": person["bsn"], "withdrawnOn": dt.date.today().isoformat()}
+
+    def withdraw() -> httpx.Response:
+        with fresh_cluster.client("provider-98000002") as c:
+            return c.post("/consent-withdrawals", json=request)
+
+    cut = _kill_aggregate_between_audit_and_commit(
+        fresh_cluster, "SELECT count(*) FROM withdrawals WHERE state = 'prepared'", withdraw)
+    assert cut.status_code == 503
+    logged = _entries(fresh_cluster, "consent-withdrawn")
+    assert len(logged) == 1 and logged[0]["subject"]["removed"] == 2  # what will go, before it goes
+    fresh_cluster.start("aggregate")
+    assert _aggregate_sql(fresh_cluster, rows) == before  # not committed: nothing removed yet
+
+    fresh_cluster.kill("audit")  # the log is down: the retry removes nothing
+    down = withdraw()
+    assert down.status_code == 503 and _aggregate_sql(fresh_cluster, rows) == before
+    fresh_cluster.start("audit")
+
+    for _ in range(2):  # the retry, and one more
+        done = withdraw()
+        assert done.status_code == 200, done.text
+        assert done.json()["removed"] == 2 and sorted(done.json()["recordIds"]) == sorted(r["recordId"] for r in same)
+    assert _aggregate_sql(fresh_cluster, rows) == before - 2
+    logged = _entries(fresh_cluster, "consent-withdrawn")
+    assert len(logged) == 1 and sorted(logged[0]["subject"]["removedRecordIds"]) == sorted(r["recordId"] for r in same)

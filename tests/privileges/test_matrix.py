@@ -38,6 +38,7 @@ INTERNAL: list[tuple[str, str, str, Any, set[str]]] = [
     ("aggregate", "POST", "/v1/trajectories", {}, {"service-ingest"}),
     ("aggregate", "POST", "/v1/trajectory-batches/98000001/b-1/commit", {}, {"service-ingest"}),
     ("aggregate", "POST", "/v1/consent-withdrawals", {}, {"service-ingest"}),
+    ("aggregate", "POST", "/v1/consent-withdrawals/98000001/w-1/commit", {}, {"service-ingest"}),
     ("aggregate", "GET", "/v1/providers/98000001/outcomes?period=2026-H1&variant=intern", None,
      {"service-report"}),
     ("aggregate", "GET", "/v1/national/outcomes?period=2026-H1", None, {"service-report"}),

@@ -30,7 +30,7 @@ class RecordingSink:
         self.soon: list[AuditEvent] = []
         self.fail = False
 
-    async def append(self, events: list[AuditEvent]) -> dict[str, Any]:
+    async def append(self, events: list[AuditEvent], *, proofs: str = "all") -> dict[str, Any]:
         if self.fail:
             raise ConnectionError("audit log down")
         self.durable.extend(events)

@@ -31,7 +31,7 @@ def test_provider_reads_its_intern_report_equal_to_the_computation(report_env: R
     assert doc["cells"] == [c.model_dump(mode="json") for c in table.cells]
     assert doc["trajectories"] == table.trajectories
     assert doc["providerName"] == "Jeugdzorg De Horizon"
-    read = [e for e in report_env.sink.soon if e.kind == "report-read"]
+    read = [e for e in report_env.sink.durable if e.kind == "report-read"]
     assert read and read[-1].subject["variant"] == "intern" and read[-1].subject["access"] == "own"
 
 
@@ -53,7 +53,7 @@ def test_format_follows_accept(report_env: ReportEnv) -> None:
     refused = client.get(f"{REPORT}/deelbaar", headers={"Accept": "image/png"})
     assert refused.status_code == 406
     assert refused.headers["content-type"] == "application/problem+json"
-    assert {e.subject["format"] for e in report_env.sink.soon if e.kind == "report-read"} == {
+    assert {e.subject["format"] for e in report_env.sink.durable if e.kind == "report-read"} == {
         "pdf", "html", "csv", "json"}
 
 
@@ -78,7 +78,7 @@ def test_who_may_not_read(report_env: ReportEnv) -> None:
     assert report_env.client("provider-98000002").get(f"{REPORT}/intern").status_code == 403
     refusals = [e for e in report_env.sink.soon if e.kind == "refusal"]
     assert len(refusals) >= 6
-    assert not any(e.kind == "report-read" for e in report_env.sink.soon)
+    assert "report-read" not in report_env.sink.kinds()
 
 
 def test_share_read_list_revoke(report_env: ReportEnv) -> None:
@@ -97,7 +97,7 @@ def test_share_read_list_revoke(report_env: ReportEnv) -> None:
     read = gm.get(f"{REPORT}/deelbaar", headers={"Accept": "application/pdf"})
     assert read.status_code == 200
     assert gm.get(f"{REPORT}/intern").status_code == 403  # never the intern variant
-    last = [e for e in env.sink.soon if e.kind == "report-read"][-1]
+    last = [e for e in env.sink.durable if e.kind == "report-read"][-1]
     assert last.actorOin != "" and last.subject["access"] == "share"
 
     # another gemeente sees nothing of it
@@ -258,3 +258,17 @@ def test_unavailable_aggregate_is_503(report_env: ReportEnv) -> None:
     report_env.app.state.figures.clear()
     resp = report_env.client(OWNER).get(f"{REPORT}/intern")
     assert resp.status_code == 503 and resp.headers["retry-after"]
+
+
+def test_report_read_that_cannot_be_logged_answers_503_and_serves_nothing(report_env: ReportEnv) -> None:
+    """Issue 15 part 4: the audit log cannot write and the local spool is full: no report leaves."""
+    report_env.sink.fail = True
+    spool = report_env.app.state.read_log.spool
+    spool.max_entries = spool.pending
+    for accept in ("application/json", "text/csv", "application/pdf"):
+        resp = report_env.client(OWNER).get(f"{REPORT}/intern", headers={"Accept": accept})
+        assert resp.status_code == 503, accept
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert int(resp.headers["retry-after"]) > 0
+        assert "cells" not in resp.json()
+    assert "report-read" not in report_env.sink.kinds()

@@ -81,6 +81,13 @@ def _print_report(report: Report) -> None:
             f"{report.checkpoints} checkpoints, {report.receipts} receipts, {report.proofs} "
             "inclusion proofs verified"
         )
+        batches = report.batches.summary()
+        abandoned = batches["preparedNotCommitted"]
+        typer.echo(f"batches: {batches['committed']} stored (batch-committed), {batches['nothingToStore']} "
+                   f"with nothing to store, {len(abandoned)} prepared but never committed (not stored)")
+        for b in abandoned:
+            typer.echo(f"  not stored: provider {b['provider']} batch {b['batchId']} "
+                       f"(batch-received at entry {', '.join(map(str, b['leafIndexes']))})")
         return
     for finding in report.findings:
         typer.echo(f"FAIL: {finding}")
