@@ -58,7 +58,11 @@ class Cell(BaseModel):
     n: int | None = Field(description="Ended trajectories in the population; null when suppressed")
     responses: int | None = Field(description="Trajectories with an answer for this indicator")
     value: float | None = Field(description="Share (0..1) or mean, per indicator; null when suppressed")
-    distribution: dict[str, int] | None = Field(default=None, description="Count per answer category")
+    distribution: dict[str, int] | None = Field(
+        default=None,
+        description="Count per answer category; in a third-party output every count is perturbed "
+        "(cell-key method) and a category whose count is afgeschermd is left out",
+    )
     status: CellStatus = "ok"
 
 
