@@ -76,7 +76,11 @@ class Cell(BaseModel):
         "or, in third-party outputs, where it is not already given by the cell's age band",
     )
     value: float | None = Field(description="Share (0..1) or mean, per indicator; null when suppressed")
-    distribution: dict[str, int] | None = Field(default=None, description="Count per answer category")
+    distribution: dict[str, int] | None = Field(
+        default=None,
+        description="Count per answer category; in a third-party output every count is perturbed "
+        "(cell-key method) and a category whose count is afgeschermd is left out",
+    )
     status: CellStatus = "ok"
 
 

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     suppression_threshold: int = 10
     #: Protection interval as a share of the cell value (the LP audit's target).
     protection_ratio: float = 0.5
+    #: The aggregate service's cell-key secret (created on first use; every instance shares it).
+    cell_key_file: Path | None = None
 
     #: Largest request body ingest accepts (bytes); larger gets 413.
     max_body_bytes: int = 32 * 1024 * 1024
@@ -110,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def keys(self) -> Path:
         return self.key_dir or self.home / "keys"
+
+    @property
+    def cell_key(self) -> Path:
+        return self.cell_key_file or self.home / "secrets" / "aggregate-cell-key"
 
     @property
     def registry(self) -> Path:

@@ -33,8 +33,10 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from sqlalchemy import Connection, select
 
+from services.aggregate.cell_key import CellKeyMethod
 from services.aggregate.cells import BANDS, CellKey, key_from_breakdown, key_string
 from services.aggregate.disclosure import Protection
+from services.aggregate.informant_audit import age_band_bounds
 from services.aggregate.tables import HTable, Occurrence, build_tables, occurrences
 from ttp.outcomes import OutcomeTable
 
@@ -47,9 +49,16 @@ class Seen:
 
     low: float | None
     high: float | None
+    #: Hidden, but the rule that hid it is public (cell-key: afgeschermd means 0..t-1).
+    hidden: bool = False
 
     @property
     def published(self) -> bool:
+        return self.low is not None and not self.hidden
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the reader has a range for the cell (a constraint of the model)."""
         return self.low is not None
 
 
@@ -61,9 +70,14 @@ class CellBound:
     high: int
     need_low: float
     need_high: float
+    #: Cell-key outputs: a hidden count is protected when no reader can pin it to one value
+    #: (its hiding rule already says "below the threshold", so the interval rule cannot hold).
+    exact_only: bool = False
 
     @property
     def ok(self) -> bool:
+        if self.exact_only:
+            return self.high > self.low
         return self.low <= self.need_low + 1e-9 and self.high >= self.need_high - 1e-9
 
     def describe(self) -> str:
@@ -81,6 +95,10 @@ class AuditReport:
     bounds: list[CellBound] = field(default_factory=list)
     #: Cells shown with fewer than threshold trajectories: a failure on their own.
     small_published: list[CellKey] = field(default_factory=list)
+    #: Any other count shown from 1 to threshold-1 (a category, responses): a failure too.
+    small_counts: list[str] = field(default_factory=list)
+    #: Hidden age bands of a Rijk table pinned by the informant rule and the responses.
+    pinned_bands: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[CellBound]:
@@ -88,11 +106,33 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.small_published
+        return not self.failures and not self.small_published and not self.small_counts and not self.pinned_bands
 
 
-def seen_cells(tables: Iterable[OutcomeTable]) -> dict[CellKey, Seen]:
-    """Population cells shown in a set of outputs (one figure per cell: ``uitval``)."""
+def small_counts(tables: Iterable[OutcomeTable], threshold: int) -> list[str]:
+    """Every count from 1 to threshold-1 the outputs show exactly: n, responses, each category
+    of a distribution, the table totals ("where: value" per count)."""
+    found: list[str] = []
+    for table in tables:
+        scope = f"{table.scope.kind}:{table.scope.code or ''}"
+        for name, value in (("trajectories", table.trajectories), ("withoutBsn", table.withoutBsn)):
+            if value is not None and 0 < value < threshold:
+                found.append(f"{scope} {name}: {value}")
+        for cell in table.cells:
+            where = f"{scope} {cell.indicator}/{cell.variant or ''} {sorted(cell.breakdown.items())}"
+            counts = [("n", cell.n), ("responses", cell.responses), *(cell.distribution or {}).items()]
+            found += [f"{where} {name}: {value}" for name, value in counts
+                      if value is not None and 0 < value < threshold]
+    return found
+
+
+def seen_cells(tables: Iterable[OutcomeTable], method: CellKeyMethod | None = None) -> dict[CellKey, Seen]:
+    """Population cells shown in a set of outputs (one figure per cell: ``uitval``).
+
+    With ``method`` (outputs shown through the cell-key method) every shown n is
+    the range :meth:`CellKeyMethod.range_of` gives, and a hidden cell the range of
+    afgeschermd: what a reader who knows the published perturbation table assumes.
+    """
     seen: dict[CellKey, Seen] = {}
     for table in tables:
         gemeente = table.scope.code if table.scope.kind == "gemeente" else None
@@ -103,9 +143,17 @@ def seen_cells(tables: Iterable[OutcomeTable]) -> dict[CellKey, Seen]:
                 continue
             key = key_from_breakdown(cell.breakdown, gemeente=gemeente, provider=provider)
             if cell.n is None:
-                seen.setdefault(key, Seen(None, None))
+                if method is None:
+                    seen.setdefault(key, Seen(None, None))
+                else:
+                    low, high = method.range_of(None)
+                    seen.setdefault(key, Seen(low, high, hidden=True))
             else:
-                now = Seen(max(0.0, cell.n - half), cell.n + half)
+                if method is None:
+                    now = Seen(max(0.0, cell.n - half), cell.n + half)
+                else:
+                    low, high = method.range_of(cell.n)
+                    now = Seen(low, high)
                 old = seen.get(key)
                 if old is None or not old.published:
                     seen[key] = now
@@ -134,7 +182,7 @@ def _domains(keys: Iterable[CellKey], rest_gemeente: bool, rest_provider: bool
 def audit(
     outputs: Iterable[OutcomeTable], truth: Callable[[CellKey], int], protection: Protection, *,
     recipient: str = "recipient", all_gemeenten: bool = False, all_providers: bool = False,
-    integer: bool = True,
+    integer: bool = True, method: CellKeyMethod | None = None,
 ) -> AuditReport:
     """Audit what one recipient sees (see the module docstring).
 
@@ -143,8 +191,15 @@ def audit(
     provider row (the Rijk's feed; every shareable report); otherwise the rest
     of the country is one unknown row.
     """
-    seen = seen_cells(outputs)
+    outputs = list(outputs)
+    seen = seen_cells(outputs, method)
     report = AuditReport(recipient)
+    report.small_counts = small_counts(outputs, protection.threshold)
+    if method is not None:
+        for table in outputs:
+            if table.scope.kind == "rijk":
+                report.pinned_bands += [f"{b.gemeente} age {b.band}: {b.low}" for b in
+                                        age_band_bounds(table, method.range_of) if b.pinned]
     has_national = any(not k[0] and not k[3] for k in seen)
     has_provider = any(k[3] for k in seen)
     gemeenten, pc4s, providers = _domains(
@@ -157,7 +212,7 @@ def audit(
     for key, s in seen.items():
         if s.published:
             report.published += 1
-            if s.low is not None and 0 < (s.low + s.high) / 2 < protection.threshold:  # type: ignore[operator]
+            if method is None and s.low is not None and 0 < (s.low + s.high) / 2 < protection.threshold:  # type: ignore[operator]
                 report.small_published.append(key)
         else:
             report.hidden += 1
@@ -170,7 +225,8 @@ def audit(
             continue
         report.sensitive += 1
         low, high = model.bounds(key, integer)
-        report.bounds.append(CellBound(key, v, low, high, protection.lower(v), protection.upper(v)))
+        report.bounds.append(CellBound(key, v, low, high, protection.lower(v), protection.upper(v),
+                                       exact_only=method is not None))
     return report
 
 
@@ -214,7 +270,7 @@ class _Model:
                 lows.append(0.0)
                 highs.append(0.0)
             s = seen.get(key)
-            if s is not None and s.published:
+            if s is not None and s.bounded:
                 rows_i.append(first)
                 rows_v.append(np.ones(len(first)))
                 lows.append(float(s.low))  # type: ignore[arg-type]
@@ -334,7 +390,7 @@ class Recipient:
 
 
 def recipient_outputs(conn: Connection, period: str, recipient: Recipient, *, threshold: int,
-                      as_of: dt.date) -> tuple[list[OutcomeTable], dict[str, bool]]:
+                      as_of: dt.date, method: CellKeyMethod) -> tuple[list[OutcomeTable], dict[str, bool]]:
     """Every third-party output the recipient can see for a period, and what they enumerate.
 
     A gemeente is assumed to have every provider's shareable report shared with
@@ -362,7 +418,8 @@ def recipient_outputs(conn: Connection, period: str, recipient: Recipient, *, th
         outputs += [provider_output(v, "deelbaar") for v in domains.providers]
         if recipient.kind == "all":
             outputs.append(rijk_output())
-    tables = [build_table(conn, period, o, threshold=threshold, as_of=as_of, generated_at=now) for o in outputs]
+    tables = [build_table(conn, period, o, threshold=threshold, as_of=as_of, generated_at=now, method=method)
+              for o in outputs]
     flags = {"all_gemeenten": recipient.kind in ("rijk", "all"), "all_providers": recipient.kind != "rijk"}
     return tables, flags
 
@@ -378,10 +435,10 @@ def true_counts(conn: Connection, period: str) -> dict[CellKey, int]:
 
 
 def audit_recipient(conn: Connection, period: str, recipient: Recipient, protection: Protection, *,
-                    as_of: dt.date | None = None, integer: bool = True) -> AuditReport:
+                    method: CellKeyMethod, as_of: dt.date | None = None, integer: bool = True) -> AuditReport:
     """Gather a recipient's outputs from the store and audit them."""
     tables, flags = recipient_outputs(conn, period, recipient, threshold=protection.threshold,
-                                      as_of=as_of or dt.date.today())
+                                      as_of=as_of or dt.date.today(), method=method)
     counts = true_counts(conn, period)
     return audit(tables, lambda k: counts.get(k, 0), protection, recipient=str(recipient),
-                 integer=integer, **flags)
+                 integer=integer, method=method, **flags)

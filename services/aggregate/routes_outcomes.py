@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
+from services.aggregate.cell_key import CellKeyMethod
 from services.aggregate.disclosure import Protection
 from services.aggregate.feeds import (
     Output,
@@ -128,6 +129,16 @@ def protection_of(request: Request) -> Protection:
     return Protection(settings.suppression_threshold, settings.protection_ratio)
 
 
+def method_of(request: Request) -> CellKeyMethod:
+    """The cell-key method every third-party output is shown through (its secret read once)."""
+    state = request.app.state
+    method: CellKeyMethod | None = getattr(state, "cell_key_method", None)
+    if method is None:
+        settings = state.settings
+        method = state.cell_key_method = CellKeyMethod.load(settings.cell_key, settings.suppression_threshold)
+    return method
+
+
 def _has_rows(engine: Engine, period: str) -> bool:
     t = Trajectory.__table__
     with engine.connect() as conn:
@@ -135,7 +146,7 @@ def _has_rows(engine: Engine, period: str) -> bool:
 
 
 def serve_table(engine: Engine, period: str, output: Output, protection: Protection,
-                cache: _Cache, today: dt.date) -> Served:
+                cache: _Cache, today: dt.date, method: CellKeyMethod) -> Served:
     """The output's table, recomputing the period first if it is stale (runs in a thread)."""
     if output.third_party and today <= period_bounds(period)[1]:
         raise Problem(404, "Figures of a half year are published once it has ended.")
@@ -165,7 +176,8 @@ def serve_table(engine: Engine, period: str, output: Output, protection: Protect
                     if output.third_party:
                         release(conn, period)
                     table = build_table(conn, period, output, threshold=protection.threshold, as_of=today,
-                                        generated_at=state.computed_at or dt.datetime.now(dt.UTC))
+                                        generated_at=state.computed_at or dt.datetime.now(dt.UTC),
+                                        method=method)
             break
         except OperationalError:  # a recompute stored the period meanwhile: read again
             if attempt == 2:
@@ -199,7 +211,7 @@ async def _serve(request: Request, period: str, output: Output) -> Served:
     _format(request)
     return await run_in_threadpool(
         serve_table, request.app.state.engine, period, output, protection_of(request),
-        _cache(request), dt.date.today(),
+        _cache(request), dt.date.today(), method_of(request),
     )
 
 

@@ -9,9 +9,10 @@ figure, plus two safety checks before anything leaves the service:
 * a shareable table is checked again for small numbers; a violation stops the
   report (fail closed) instead of being patched here, because patching one
   cell without its complements would not protect it;
-* a national reference cell is shown only if enough trajectories of *other*
-  providers are in it, since national minus own would otherwise give those
-  away to anyone who knows the provider's own figure.
+* a national reference cell is shown exactly when the national table shows
+  it: whether it is shown never depends on the provider's own counts (see
+  ``reference_allowed``), and its counts are protected (cell-key method), so
+  national minus own is never an exact count of other providers' clients.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def shareable_problems(table: OutcomeTable, threshold: int) -> list[str]:
     """What in ``table`` a third party must not see; empty when it is safe to show.
 
     A count of zero is allowed (it describes nobody); any other count below the
-    threshold is not, whatever the cell's status. A suppressed cell must carry
+    threshold is not, whatever the cell's status: n, responses and every
+    category of a distribution alike. A suppressed cell must carry
     nothing that gives its value back.
     """
     limit = max(threshold, table.threshold)
@@ -75,6 +77,11 @@ def shareable_problems(table: OutcomeTable, threshold: int) -> list[str]:
         where = f"cell {i} ({cell.indicator})"
         if cell.n is not None and 0 < cell.n < limit:
             problems.append(f"{where} has n below the threshold")
+        if cell.responses is not None and 0 < cell.responses < limit:
+            problems.append(f"{where} has responses below the threshold")
+        small = [k for k, v in (cell.distribution or {}).items() if 0 < v < limit]
+        if small:
+            problems.append(f"{where} has distribution counts below the threshold ({', '.join(small)})")
         if cell.status in SUPPRESSED and any(
             v is not None for v in (cell.n, cell.responses, cell.value, cell.distribution)
         ):
@@ -93,14 +100,17 @@ def _index(cells: Iterable[Cell]) -> dict[CellKey, Cell]:
 
 
 def reference_allowed(national: Cell, own: Cell | None, threshold: int) -> bool:
-    """May ``national`` stand beside the provider's own figure without revealing others' clients?"""
-    if national.status != "ok" or own is None or own.n is None or own.n == 0:
-        return True
-    if national.n is None or national.n - own.n < threshold:
-        return False
-    if national.responses is not None and own.responses:
-        return national.responses - own.responses >= threshold
-    return True
+    """May ``national`` stand beside the provider's own figure?
+
+    Only by what the national table itself shows, never by the provider's own
+    counts: a rule such as "national n minus own n below the threshold" turns
+    the reader's own (hidden) counts into a constraint an attacker can use,
+    and says something about the others' counts each time it withholds. Every
+    national count is protected like any third-party count, so national minus
+    own is a range, never an exact count of the other providers' clients.
+    """
+    del own, threshold
+    return national.status == "ok" and national.n is not None
 
 
 def national_reference(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, Table, func, select
 from typer.testing import CliRunner
 
 from services.aggregate.aggregate_models import OutcomeCell
+from services.aggregate.cell_key import CellKeyMethod
 from services.aggregate.disclosure import Protection
 from services.aggregate.models import Trajectory
 from services.aggregate.recompute import recompute
@@ -64,7 +66,7 @@ def test_purge_is_logged_before_anything_is_deleted(env: Settings) -> None:
     engine.dispose()
 
 
-def test_disclosure_check_passes_ours_and_fails_a_naive_pattern(env: Settings) -> None:
+def test_disclosure_check_passes_ours_and_fails_exact_counts(env: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = store_engine(env.database_url("aggregate"))
     insert_rows(engine, dense_rows(1500, seed=3, period=PERIOD, pc4s=PC4S))
     recompute(engine, PERIOD, Protection(), force=True)
@@ -73,12 +75,12 @@ def test_disclosure_check_passes_ours_and_fails_a_naive_pattern(env: Settings) -
             "--recipient", "gemeente:GM0363", "--recipient", "all", "--as-of", "2027-09-01"]
     ok = runner.invoke(app, args)
     assert ok.exit_code == 0, ok.output
-    assert "No hidden cell can be narrowed" in ok.output
-    with engine.begin() as conn:  # what primary suppression alone would publish
-        conn.execute(update(OC).where(OC.c.period == PERIOD).values(suppressed=OC.c.n < 10, withheld=0))
+    assert "No count from 1 to the threshold is shown, and no hidden cell can be pinned" in ok.output
+    # Negative control: a perturbation table that shows every count as it is.
+    monkeypatch.setattr(CellKeyMethod, "perturb", lambda _self, count, _u: count if count else None)
     naive = runner.invoke(app, args)
     assert naive.exit_code == 1
-    assert "a reader can narrow it to" in naive.output
+    assert "shows gemeente:GM0363" in naive.output
     engine.dispose()
 
 
@@ -88,4 +90,33 @@ def test_bench_recompute_prints_its_time_beside_duckdb(env: Settings) -> None:
     assert result.exit_code == 0, result.output
     for text in ("copy rows to DuckDB", "count in DuckDB", "suppression", "total recompute",
                  "DuckDB, rows in memory", "in sqlite itself", "times as long"):
+        assert text in result.output
+
+
+def test_bench_disclosure_prints_ours_beside_tau_argus(env: Settings) -> None:
+    engine = store_engine(env.database_url("aggregate"))
+    insert_rows(engine, dense_rows(1500, seed=3, period=PERIOD, pc4s=PC4S))
+    recompute(engine, PERIOD, Protection(), force=True)
+    engine.dispose()
+    result = CliRunner().invoke(app, ["bench", "disclosure", "--period", PERIOD, "--gemeente", "GM0363",
+                                      "--as-of", "2027-09-01"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for text in ("ours: cell-key", "tau-ARGUS MOD", "earlier: suppression", "cells hidden",
+                 "trajectories in published cells", "mean relative error of published n"):
+        assert text in result.output
+    small = next(line for line in result.output.splitlines() if "a reader has in published cells" in line)
+    values = [int(v) for v in re.findall(r"\b\d+\b", small.split("value x n")[-1])]
+    assert values[0] == 0 and values[1] > 0, small  # ours shows none; tau-ARGUS leaves categories exact
+
+
+def test_disclosure_loss_prints_each_size_class(env: Settings) -> None:
+    engine = store_engine(env.database_url("aggregate"))
+    insert_rows(engine, dense_rows(1500, seed=3, period=PERIOD, pc4s=PC4S))
+    recompute(engine, PERIOD, Protection(), force=True)
+    engine.dispose()
+    result = CliRunner().invoke(app, ["disclosure", "loss", "--period", PERIOD, "--as-of", "2027-09-01"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for text in ("size class", "cells published", "trajectories in published cells", "mean relative error",
+                 "100-499", "all"):
         assert text in result.output

@@ -11,8 +11,9 @@ shaped the way aggregate publishes them:
   population and ``responses`` that informant's answers; 3.3 exists only for
   niet-vrij-toegankelijke hulp; 3.2 has six windows;
 * third-party tables hide every group under the threshold (zero included) and
-  one sibling where a single one is hidden, all as status ``suppressed``, and
-  withhold values resting on fewer answers than the threshold.
+  one sibling where a single one is hidden, all as status ``suppressed``,
+  withhold values resting on fewer answers than the threshold, and leave
+  categories of 1 to threshold-1 out of a distribution.
 """
 
 from __future__ import annotations
@@ -214,9 +215,14 @@ def protect(cells: list[Cell], threshold: int) -> list[Cell]:
         if _population(c) in hidden:
             _hide(c)
         elif c.status == "ok" and c.responses is not None and c.responses < threshold:
-            c.status, c.value, c.distribution = "too-few-responses", None, None
+            # the number of responses is itself a small count: not shown either
+            c.status, c.value, c.distribution, c.responses = "too-few-responses", None, None, None
         elif (c.variant or "").startswith("volgensPlan") and 0 < (c.n or 0) < threshold:
             c.status, c.n, c.value, c.distribution = "too-few-responses", None, None, None
+        elif c.responses is not None and 0 < c.responses < threshold:
+            c.responses = None  # e.g. a window not yet observable: its small base is not shown
+        elif c.distribution is not None:  # a small category is left out, as aggregate leaves it out
+            c.distribution = {k: v for k, v in c.distribution.items() if not 0 < v < threshold}
     return out
 
 

@@ -130,16 +130,15 @@ def _cell(n: int | None, responses: int | None, status: str = "ok") -> Cell:
                 value=7.0 if status == "ok" else None, status=status)
 
 
-def test_national_reference_needs_enough_trajectories_of_other_providers() -> None:
-    own = _cell(12, 8)
-    assert not reference_allowed(_cell(20, 30), own, THRESHOLD)  # 8 others
-    assert reference_allowed(_cell(22, 30), own, THRESHOLD)  # 10 others, 22 other answers
-    assert not reference_allowed(_cell(40, 15), own, THRESHOLD)  # 7 other answers
-    assert reference_allowed(_cell(40, 15), None, THRESHOLD)  # provider not in this group
-    assert reference_allowed(_cell(None, None, "suppressed-primary"), own, THRESHOLD)
+def test_national_reference_is_shown_when_the_national_table_shows_it_whatever_the_own_counts() -> None:
+    """A rule on the provider's own counts (national minus own below the threshold) would tell a
+    reader of the shared report something about the provider's hidden counts (issue 16)."""
+    for own in (_cell(12, 8), _cell(3, 1), _cell(None, None, "suppressed"), None):
+        assert reference_allowed(_cell(20, 30), own, THRESHOLD)
+        assert not reference_allowed(_cell(None, None, "suppressed"), own, THRESHOLD)
 
 
-def test_national_cell_dominated_by_the_provider_is_withheld_in_both_variants() -> None:
+def test_national_cell_close_to_the_providers_own_is_shown_in_both_variants() -> None:
     fake = standard_figures(AGB, PERIOD)
     intern = fake.provider[(AGB, PERIOD, "intern")]
     mine = next(c for c in intern.cells if c.breakdown == {"freelyAccessible": "true"}
@@ -150,8 +149,8 @@ def test_national_cell_dominated_by_the_provider_is_withheld_in_both_variants() 
     for variant in ("intern", "deelbaar"):
         doc = build(fake, variant)
         assert doc.national is not None
-        assert cell_key(mine) not in {cell_key(c) for c in doc.national.cells}
-        assert cell_key(mine) in {cell_key(c) for c in doc.national.withheld}
+        assert cell_key(mine) in {cell_key(c) for c in doc.national.cells}
+        assert cell_key(mine) not in {cell_key(c) for c in doc.national.withheld}
 
 
 def test_broken_national_table_drops_the_reference_not_the_report() -> None:

@@ -1,11 +1,15 @@
-"""``ttp disclosure check``: prove, per recipient, that no hidden cell can be narrowed.
+"""``ttp disclosure check``: prove, per recipient, that no small count is shown or can be pinned.
 
 For each recipient (a gemeente, the Rijk, or everything pooled) it gathers
-every output that recipient can see for a period and solves, per hidden cell,
-the linear programs for the smallest and largest value consistent with it all
-(``services.aggregate.lp_audit``). It fails (exit 1) if any hidden cell with
-fewer than the threshold can be narrowed below its protection interval, or if
-any output shows such a cell.
+every output that recipient can see for a period (a gemeente: its feed, every
+shareable report, the national reference) and fails (exit 1) if any count
+from 1 to the threshold-1 is shown (n, responses, a category, a total), if
+linear programming over the linked tables, with every shown n read as the
+range the cell-key method gives it, pins a hidden cell of 1 to threshold-1
+(``services.aggregate.lp_audit``), or if the informant rule with the
+responses pins a hidden age band of the Rijk's feed
+(``services.aggregate.informant_audit``). ``ttp disclosure loss`` prints what
+the protection costs, per gemeente size class.
 
 ``--source db`` (default) builds the outputs from the aggregate store, as the
 operator on the TTP; ``--source api`` fetches them from the running aggregate
@@ -85,6 +89,7 @@ def check(
     show: int = typer.Option(5, help="Failing cells to list per recipient."),
 ) -> None:
     """Audit the outputs of a period per recipient with linear programming (HiGHS)."""
+    from services.aggregate.cell_key import CellKeyMethod
     from services.aggregate.disclosure import Protection
     from services.aggregate.lp_audit import Recipient, audit, audit_recipient, true_counts
     from services.aggregate.recompute import load_domains, recompute_stale
@@ -94,6 +99,7 @@ def check(
         raise typer.BadParameter("source must be db or api")
     settings = get_settings()
     protection = Protection(settings.suppression_threshold, settings.protection_ratio)
+    method = CellKeyMethod.load(settings.cell_key, settings.suppression_threshold)
     day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
     url = settings.database_url("aggregate")
     migrate("aggregate", url)
@@ -109,27 +115,68 @@ def check(
         raise typer.Exit(1)
     out = Table(title=f"Disclosure audit {period} (threshold {protection.threshold}, "
                       f"interval ±{protection.ratio:.0%} or up to the threshold)")
-    for column in ("recipient", "published", "hidden", "sensitive", "narrowed", "small shown"):
+    for column in ("recipient", "published", "hidden", "sensitive", "pinned", "small shown"):
         out.add_column(column, justify="left" if column == "recipient" else "right")
     failed = False
     for name in names:
         who = Recipient.parse(name)
         if source == "db":
             with engine.connect() as conn:
-                report = audit_recipient(conn, period, who, protection, as_of=day, integer=integer)
+                report = audit_recipient(conn, period, who, protection, method=method, as_of=day, integer=integer)
         else:
             tables, flags = _fetch(settings, period, who)
             report = audit(tables, lambda k: counts.get(k, 0), protection, recipient=str(who),
-                           integer=integer, **flags)
+                           integer=integer, method=method, **flags)
         bad = len(report.failures)
         failed |= not report.ok
         style = "red" if not report.ok else "green"
         out.add_row(f"[{style}]{name}[/]", str(report.published), str(report.hidden), str(report.sensitive),
-                    str(bad), str(len(report.small_published)))
+                    str(bad + len(report.pinned_bands)), str(len(report.small_published) + len(report.small_counts)))
+        for band in report.pinned_bands[:show]:
+            console.print(f"  [red]{name}[/] the informant rule pins {band}")
+        for small in report.small_counts[:show]:
+            console.print(f"  [red]{name}[/] shows {small}")
         for failure in report.failures[:show]:
             console.print(f"  [red]{name}[/] {failure.describe()}")
     engine.dispose()
     console.print(out)
     if failed:
         raise typer.Exit(1)
-    console.print("[green]No hidden cell can be narrowed below its protection interval.[/]")
+    console.print("[green]No count from 1 to the threshold is shown, and no hidden cell can be pinned.[/]")
+
+
+@app.command("loss")
+def loss(
+    period: str = typer.Option(..., help="Half year, e.g. 2026-H1."),
+    as_of: str | None = typer.Option(None, help="Date the outputs are judged on (YYYY-MM-DD)."),
+) -> None:
+    """Information loss of every gemeente feed per size class: the earlier suppression against cell-key."""
+    from services.aggregate.cell_key import CellKeyMethod
+    from services.aggregate.disclosure import Protection
+    from services.aggregate.information_loss import loss_by_size_class, suppression_rule
+    from services.aggregate.recompute import recompute_stale
+    from ttp.db import make_engine, migrate
+
+    settings = get_settings()
+    threshold = settings.suppression_threshold
+    method = CellKeyMethod.load(settings.cell_key, threshold)
+    day = dt.date.fromisoformat(as_of) if as_of else dt.date.today()
+    url = settings.database_url("aggregate")
+    migrate("aggregate", url)
+    engine = make_engine(url)
+    recompute_stale(engine, Protection(threshold, settings.protection_ratio))
+    with engine.connect() as conn:
+        before = loss_by_size_class(conn, period, suppression_rule(threshold), as_of=day)
+        after = loss_by_size_class(conn, period, lambda s: method.rule(s.counts), as_of=day)
+    engine.dispose()
+    out = Table(title=f"Information loss of the gemeente feeds, {period} (earlier suppression -> cell-key)")
+    for column in ("size class", "gemeenten", "cells published", "trajectories in published cells",
+                   "counts published", "mean relative error"):
+        out.add_column(column, justify="left" if column == "size class" else "right")
+    for label, b in before.items():
+        a = after[label]
+        out.add_row(label, str(b.gemeenten), f"{b.share_cells:.1%} -> {a.share_cells:.1%}",
+                    f"{b.share_trajectories:.1%} -> {a.share_trajectories:.1%}",
+                    f"{b.share_counts:.1%} -> {a.share_counts:.1%}",
+                    f"{b.mean_relative_error:.1%} -> {a.mean_relative_error:.1%}")
+    console.print(out)
