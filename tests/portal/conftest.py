@@ -29,8 +29,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PortalStack]:
         s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module, not session: Playwright's sync API keeps an asyncio loop running in this thread
+    # while it is open, and every later test of the same worker that calls asyncio.run fails.
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

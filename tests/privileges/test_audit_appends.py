@@ -16,7 +16,7 @@ from ttp import privileges
 from ttp.audit_events import EVENT_KINDS
 
 FORGED = {"provider": "98000002", "recordId": "R-FORGED-1", "batchId": "b-forged", "period": "2026-H1",
-          "contentHash": "ab" * 32, "legalBasis": "wettelijke-verplichting"}
+          "contentHash": "ab" * 32, "contentKeyVersion": 1, "legalBasis": "wettelijke-verplichting"}
 
 
 def forged_append(cluster: Cluster) -> dict[str, Any]:
@@ -83,6 +83,8 @@ def test_an_entry_outside_the_producers_rights_is_refused(
     cluster: Cluster, slug: str, kind: str, actor: str, subject: dict[str, Any], reason: str
 ) -> None:
     actor_oin = "00000099990000000042" if actor == "unregistered" else oin(cluster.pki, actor)
+    if kind.startswith("record-"):  # a record entry otherwise valid: keyed content hash and its key version
+        subject = {**subject, "contentHash": "ab" * 32, "contentKeyVersion": 1}
     size = tree_size(cluster)
     res = cluster.call(slug, "audit", "POST", "/v1/audit/entries",
                        json={"events": [{"kind": kind, "actorOin": actor_oin, "subject": subject}]})
