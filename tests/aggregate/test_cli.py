@@ -93,7 +93,19 @@ def test_bench_recompute_prints_its_time_beside_duckdb(env: Settings) -> None:
         assert text in result.output
 
 
-def test_bench_disclosure_prints_ours_beside_tau_argus(env: Settings) -> None:
+@pytest.fixture
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' consoles were made at import, with whatever width the worker's terminal had:
+    give them one wide enough that no heading is wrapped."""
+    from rich.console import Console
+
+    from ttp.cli import bench_disclosure_cmd, disclosure_cmd
+
+    for module in (bench_disclosure_cmd, disclosure_cmd):
+        monkeypatch.setattr(module, "console", Console(width=200))
+
+
+def test_bench_disclosure_prints_ours_beside_tau_argus(env: Settings, wide_console: None) -> None:
     engine = store_engine(env.database_url("aggregate"))
     insert_rows(engine, dense_rows(1500, seed=3, period=PERIOD, pc4s=PC4S))
     recompute(engine, PERIOD, Protection(), force=True)
@@ -109,7 +121,7 @@ def test_bench_disclosure_prints_ours_beside_tau_argus(env: Settings) -> None:
     assert values[0] == 0 and values[1] > 0, small  # ours shows none; tau-ARGUS leaves categories exact
 
 
-def test_disclosure_loss_prints_each_size_class(env: Settings) -> None:
+def test_disclosure_loss_prints_each_size_class(env: Settings, wide_console: None) -> None:
     engine = store_engine(env.database_url("aggregate"))
     insert_rows(engine, dense_rows(1500, seed=3, period=PERIOD, pc4s=PC4S))
     recompute(engine, PERIOD, Protection(), force=True)

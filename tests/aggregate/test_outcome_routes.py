@@ -109,7 +109,9 @@ def test_rijk_sees_every_gemeente_and_the_national_totals(aggregate_env: Aggrega
     national = next(c for c in population if not c.breakdown)
     assert national.n == table.trajectories
     per_gemeente = [c for c in population if set(c.breakdown) == {"gemeente"} and c.n is not None]
-    assert sum(c.n or 0 for c in per_gemeente) <= (national.n or 0)
+    # every shown count is perturbed by at most 3 (cell-key method), so the parts add up to the
+    # national total within that noise, and never to more than the total plus it
+    assert sum(c.n or 0 for c in per_gemeente) <= (national.n or 0) + 3 * (len(per_gemeente) + 1)
     assert aggregate_env.sink.of("feed-read")[-1].subject["feed"] == "rijk"
 
 
@@ -165,7 +167,8 @@ def test_a_committed_batch_marks_the_period_stale_and_the_next_read_sees_it(aggr
             AggregatePeriod.__table__.c.period == PERIOD)).mappings().one()
         assert state["dirty_seq"] > state["computed_seq"]
     after = OutcomeTable.model_validate_json(client.get("/v1/rijk/outcomes", params={"period": PERIOD}).content)
-    assert after.trajectories == (before.trajectories or 0) + 12
+    # 12 more trajectories, seen through the cell-key noise of at most 3 on each total
+    assert abs((after.trajectories or 0) - (before.trajectories or 0) - 12) <= 6
 
 
 def test_feed_read_with_the_log_down_and_the_spool_full_answers_503_and_serves_nothing(

@@ -26,7 +26,8 @@ NOW = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
 
 def _row(i: int, period: str = "2026-H1", end: str = "2026-03-20") -> dict[str, Any]:
     row = copy.deepcopy(EXAMPLE_TRAJECTORY)
-    row.update(recordId=f"R-{i}", contentHash=f"{i:064x}", trajectoryRef=f"TR-{i}", period=period, endDate=end,
+    row.update(recordId=f"R-{i}", contentHashes=[{"keyVersion": 1, "value": f"{i:064x}"}], trajectoryRef=f"TR-{i}",
+               period=period, endDate=end,
                pseudonyms=[{"keyVersion": 1, "value": f"{i + 10**6:064x}"}])
     return row
 

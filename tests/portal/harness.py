@@ -1,11 +1,9 @@
 """The portal under test: real services (``Cluster``), the real embedded OpenID provider (node
 ``oidc-provider``), the portal served over HTTPS in a thread, and headless Chromium.
 
-Relay identity before the services accept it: the services learn to take
-``Ttp-On-Behalf-Of`` from the portal in another branch (engineer ``privilege``). Until both
-are merged, the portal's outbound client in these tests presents the *party's own* dev
-certificate (``party_clients``), so the real services apply exactly that party's rules; the
-portal's own code path (the ``Relay`` and its header) is the production one.
+The portal calls the services as in production: with its own certificate and
+``Ttp-On-Behalf-Of`` naming the signed-in party (``services.portal.relay.PooledClients``), and
+the services admit the relay only from the portal and apply the party's rules.
 """
 
 from __future__ import annotations
@@ -28,31 +26,13 @@ from services.portal.settings import PortalConfig, PortalSettings
 from tests.helpers.cluster import START_ORDER, Cluster, free_port
 from ttp.pki import PORTAL
 from ttp.registry import Registry
-from ttp.settings import Settings
-from ttp.tls import browser_server_context, client_context, server_auth_context
+from ttp.tls import browser_server_context, server_auth_context
 
 REPO = Path(__file__).resolve().parents[2]
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def party_clients(settings: Settings) -> Callable[[str, str], httpx.AsyncClient]:
-    """Outbound clients that present the acting party's own certificate (see the module docstring)."""
-    registry = Registry.from_yaml(settings.registry)
-    clients: dict[tuple[str, str], httpx.AsyncClient] = {}
-
-    def client_for(callee: str, oin: str) -> httpx.AsyncClient:
-        party = registry.by_oin(oin)
-        assert party is not None, oin
-        key = (callee, oin)
-        if key not in clients:
-            clients[key] = httpx.AsyncClient(base_url=settings.base_url(callee),
-                                             verify=client_context(settings.pki, party.slug), timeout=180.0)
-        return clients[key]
-
-    return client_for
 
 
 class ThreadServer:
@@ -134,8 +114,7 @@ class PortalStack:
             time.sleep(0.1)
 
     def add_portal(self, port: int, **overrides: Any) -> str:
-        app = create_app(self.settings, self.portal_settings(port, **overrides),
-                         client_for=party_clients(self.settings))
+        app = create_app(self.settings, self.portal_settings(port, **overrides))
         server = ThreadServer(app, port, self.settings.pki)
         server.start()
         self.portals.append(server)
