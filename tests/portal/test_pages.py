@@ -111,7 +111,9 @@ def test_another_gemeentes_figures_typed_in_by_hand_are_refused_and_the_auditor_
             break
         page.wait_for_timeout(500)
     row = page.locator("tbody tr", has_text=gm0363).first
-    expect(row).to_contain_text("/v1/gemeenten/GM0599/outcomes")
+    # the entry names the route template and the screened parameters, never the raw path
+    expect(row).to_contain_text("/v1/gemeenten/{gemeenteCode}/outcomes")
+    expect(row).to_contain_text('"gemeenteCode": "GM0599"')
     row.get_by_role("link", name=re.compile("Inclusie controleren")).click()
     expect(page.get_by_role("status")).to_contain_text("Bewezen")
     check_page(page)
