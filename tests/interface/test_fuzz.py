@@ -106,7 +106,8 @@ def test_schemathesis_finds_no_server_error_and_no_deviation(service: str, live:
          "--phases", "examples,coverage,fuzzing,stateful",
          "--report", "junit", "--report-junit-path", str(junit), "--output-truncate", "true"],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
-        env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.interface.schemathesis_hooks",
+             "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"schemathesis found problems in {service}:\n{output[-12000:]}"
