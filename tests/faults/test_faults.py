@@ -149,7 +149,7 @@ def test_load_shedding_answers_503_with_retry_after(tmp_path: Path, records: lis
 def test_full_disk_gives_503_and_no_partial_batch(tmp_path: Path, records: list[dict[str, Any]]) -> None:
     mount = tmp_path / "small-disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(mount)],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1000k", "tmpfs", str(mount)],
                       capture_output=True, check=False).returncode != 0:
         pytest.fail("could not mount a small tmpfs to simulate a full disk (needs root)")
     cluster = Cluster(tmp_path / "ttp", backend="sqlite",
