@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import stat
 from pathlib import Path
 
@@ -74,3 +75,21 @@ def write_private(path: Path, data: bytes) -> None:
     private_dir(path.parent)
     with open(path, "wb", opener=private_opener) as fh:
         fh.write(data)
+
+
+def secret_file(path: Path, size: int = 32) -> bytes:
+    """The secret in ``path``; on first use ``size`` random bytes, created 0600.
+
+    Created exclusively, so two processes starting together agree on one
+    secret: the loser of the race reads the winner's file.
+    """
+    if not path.exists():
+        private_dir(path.parent)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            pass  # another process made it first
+        else:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(secrets.token_bytes(size))
+    return path.read_bytes()

@@ -50,14 +50,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import numpy as np
+
+from ttp.private_files import secret_file
 
 #: The noise for counts at or above the threshold: (d, probability).
 NOISE: Final[tuple[tuple[int, float], ...]] = (
@@ -133,13 +133,4 @@ class CellKeyMethod:
         instance of the service must share it (mount it as a secret), or they would
         publish different noise for the same cell.
         """
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process made it first
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(secrets.token_bytes(KEY_BYTES))
-        return cls(path.read_bytes(), threshold)
+        return cls(secret_file(path, KEY_BYTES), threshold)

@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import hmac
-import os
-import secrets
 import ssl
 import time
 from collections.abc import Iterator
@@ -43,6 +41,7 @@ from rich.table import Table
 
 from ttp.periods import is_period
 from ttp.pki import cert_paths
+from ttp.private_files import secret_file
 from ttp.settings import get_settings
 from ttp.tls import client_context, client_context_from_files
 
@@ -128,17 +127,7 @@ BATCH_ID_TAG = b"outcome-ttp/submit/batch-id/v1\x00"
 
 def batch_id_key(home: Path) -> bytes:
     """The submitting machine's secret for batch-id digests, created (owner-only) on first use."""
-    path = home / "submit-batch-id.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another run created it first
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    return secret_file(home / "submit-batch-id.key")
 
 
 def batch_id_for(path: Path, provider: str | None, number: int, records: list[Any], secret: bytes) -> str:
